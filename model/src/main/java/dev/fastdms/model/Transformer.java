@@ -1,0 +1,263 @@
+package dev.fastdms.model;
+
+import dev.fastdms.cache.CompactKvCache;
+import dev.fastdms.cache.DmsConfig;
+import dev.fastdms.cache.HeadKv;
+import dev.fastdms.cache.KvDtype;
+import dev.fastdms.model.tensor.FloatTensor;
+import dev.fastdms.model.tensor.Parallel;
+
+import java.util.Arrays;
+
+/**
+ * The Llama / Qwen3 forward pass on the JVM (the reference backend). Work is done on a batch of rows, each row one
+ * token of some sequence at some position: a prompt chunk of one sequence (prefill: weights read once for the whole
+ * chunk) or one token each of several sequences (batched decode). Every row's key and value go into its sequence's
+ * compacted per-head cache, and attention reads that cache under the sequence's DMS rule.
+ *
+ * <p>Per layer: RMSNorm → Q,K,V → (Qwen3 q/k RMSNorm) → DMS decision from the borrowed channel q[d-1] of the first
+ * query head of each KV group, which is then zeroed → RoPE → zero again → append K,V → attention → output projection
+ * → residual → RMSNorm → SwiGLU FFN → residual. Then the final norm and logits.
+ *
+ * <p>Not thread-safe: one forward at a time (its activation buffers are reused).
+ */
+public final class Transformer {
+    private final ModelConfig c;
+    private final Weights w;
+    private final int maxRows;
+    private final float[] invFreq; // per rotation pair, after llama3 scaling
+    // activations, [row][...]
+    private final float[] x, xb, q, k, v, att, hb, hb2, ropeCos, ropeSin;
+    private final Sequence[] rowSeq;
+    private final int[] rowPos;
+    private final ThreadLocal<float[]> scratch = ThreadLocal.withInitial(() -> new float[256]);
+
+    public Transformer(ModelConfig config, Weights weights, int maxRows) {
+        this.c = config;
+        this.w = weights;
+        this.maxRows = maxRows;
+        int half = c.headDim() / 2;
+        invFreq = ropeInverseFrequencies(c, weights.ropeFreqFactors);
+        x = new float[maxRows * c.dim()];
+        xb = new float[maxRows * Math.max(c.dim(), c.qDim())];
+        q = new float[maxRows * c.qDim()];
+        k = new float[maxRows * c.kvDim()];
+        v = new float[maxRows * c.kvDim()];
+        att = new float[maxRows * c.qDim()];
+        hb = new float[maxRows * c.ffnDim()];
+        hb2 = new float[maxRows * c.ffnDim()];
+        ropeCos = new float[maxRows * half];
+        ropeSin = new float[maxRows * half];
+        rowSeq = new Sequence[maxRows];
+        rowPos = new int[maxRows];
+    }
+
+    public ModelConfig config() { return c; }
+    public Weights weights() { return w; }
+    public int maxRows() { return maxRows; }
+
+    /** A new empty sequence whose cache stores {@code dtype} and evicts by {@code dms} (null: never). */
+    public Sequence newSequence(KvDtype dtype, DmsConfig dms) {
+        int window = dms == null ? 0 : dms.window();
+        return new Sequence(new CompactKvCache(c.layers(), c.kvHeads(), c.headDim(), dtype, window), dms);
+    }
+
+    /**
+     * Feeds {@code len} tokens of one sequence at its next positions, in chunks of {@link #maxRows()}.
+     *
+     * @param logits receives the logits of every token ([len][vocab]) when {@code allLogits}, else of the last token
+     *               ([vocab]); may be null when no logits are wanted (prefill of a prompt prefix)
+     */
+    public void forward(Sequence s, int[] tokens, int off, int len, float[] logits, boolean allLogits) {
+        if (s.position + len > c.contextLength()) {
+            throw new ContextOverflowException("context overflow: " + (s.position + len) + " tokens exceed the context of " + c.contextLength());
+        }
+        for (int done = 0; done < len; ) {
+            int n = Math.min(maxRows, len - done);
+            Sequence[] seqs = new Sequence[n];
+            int[] toks = new int[n];
+            for (int i = 0; i < n; i++) { seqs[i] = s; toks[i] = tokens[off + done + i]; }
+            boolean last = done + n == len;
+            if (logits == null) forwardRows(seqs, toks, n, null, 0, false);
+            else if (allLogits) forwardRows(seqs, toks, n, logits, done * c.vocabSize(), true);
+            else forwardRows(seqs, toks, n, last ? logits : null, 0, false);
+            done += n;
+        }
+    }
+
+    /**
+     * One step over {@code n} rows: row i is token {@code tokens[i]} of sequence {@code seqs[i]} at that sequence's
+     * next position. Rows of the same sequence must be contiguous, in position order. Logits: of every row into
+     * out[outOff + i*vocab] when {@code everyRow}, else of the last row only into out[outOff ..].
+     */
+    public void forwardRows(Sequence[] seqs, int[] tokens, int n, float[] out, int outOff, boolean everyRow) {
+        if (n > maxRows) throw new IllegalArgumentException("at most " + maxRows + " rows per step");
+        int dim = c.dim(), hd = c.headDim(), half = hd / 2, qDim = c.qDim(), kvDim = c.kvDim(), ffn = c.ffnDim();
+        for (int i = 0; i < n; i++) {
+            Sequence s = seqs[i];
+            if (s.position >= c.contextLength()) throw new ContextOverflowException("context overflow: position " + s.position + " reaches the context of " + c.contextLength());
+            rowSeq[i] = s;
+            rowPos[i] = s.position++;
+            int tok = tokens[i];
+            if (tok < 0 || tok >= c.vocabSize()) throw new IllegalArgumentException("token id " + tok + " outside the vocabulary of " + c.vocabSize());
+            w.tokenEmbedding.copyTo((long) tok * dim, x, i * dim, dim);
+            for (int j = 0; j < half; j++) {
+                double angle = rowPos[i] * (double) invFreq[j];
+                ropeCos[i * half + j] = (float) Math.cos(angle);
+                ropeSin[i * half + j] = (float) Math.sin(angle);
+            }
+        }
+        for (int l = 0; l < c.layers(); l++) {
+            final int layer = l;
+            rmsnormRows(xb, x, w.attnNorm[l], n, dim);
+            w.wq[l].matmul(xb, dim, q, qDim, n, qDim, dim);
+            w.wk[l].matmul(xb, dim, k, kvDim, n, kvDim, dim);
+            w.wv[l].matmul(xb, dim, v, kvDim, n, kvDim, dim);
+            if (c.qkNorm()) {
+                for (int i = 0; i < n * c.heads(); i++) rmsnorm(q, i * hd, q, i * hd, w.qNorm[l], hd);
+                for (int i = 0; i < n * c.kvHeads(); i++) rmsnorm(k, i * hd, k, i * hd, w.kNorm[l], hd);
+            }
+            dmsDecideAndZero(layer, n, true);
+            for (int i = 0; i < n; i++) {
+                for (int h = 0; h < c.heads(); h++) rope(q, i * qDim + h * hd, i);
+                for (int h = 0; h < c.kvHeads(); h++) rope(k, i * kvDim + h * hd, i);
+            }
+            dmsDecideAndZero(layer, n, false);
+            // Cache writes happen in row order (positions must be appended in order per head).
+            for (int i = 0; i < n; i++) {
+                Sequence s = rowSeq[i];
+                boolean firstRowOfSeq = i == 0 || rowSeq[i - 1] != s;
+                for (int g = 0; g < c.kvHeads(); g++) {
+                    HeadKv head = s.cache.head(layer, g);
+                    // Reclaim before this sequence's first query in the step: what it cannot see, no later query can.
+                    if (firstRowOfSeq) head.reclaim(rowPos[i]);
+                    head.append(rowPos[i], k, i * kvDim + g * hd, v, i * kvDim + g * hd);
+                    if (s.dms != null && s.dms.convention() == DmsConfig.Convention.FASTDMS && pendingEvict[i * c.kvHeads() + g]) {
+                        head.markEvicted(rowPos[i]);
+                    }
+                }
+            }
+            int group = c.groupSize();
+            float scale = (float) (1.0 / Math.sqrt(hd));
+            Parallel.forRange(n * c.kvHeads(), 1, (lo, hi) -> {
+                for (int t = lo; t < hi; t++) {
+                    int i = t / c.kvHeads(), g = t % c.kvHeads();
+                    HeadKv head = rowSeq[i].cache.head(layer, g);
+                    float[] sc = scratch.get();
+                    if (sc.length < head.live()) { sc = new float[Math.max(head.live(), sc.length * 2)]; scratch.set(sc); }
+                    head.attend(q, i * qDim + g * group * hd, group, rowPos[i], scale, att, i * qDim + g * group * hd, sc);
+                }
+            });
+            w.wo[l].matmul(att, qDim, xb, dim, n, dim, qDim);
+            for (int i = 0; i < n * dim; i++) x[i] += xb[i];
+            rmsnormRows(xb, x, w.ffnNorm[l], n, dim);
+            w.wGate[l].matmul(xb, dim, hb, ffn, n, ffn, dim);
+            w.wUp[l].matmul(xb, dim, hb2, ffn, n, ffn, dim);
+            for (int i = 0; i < n * ffn; i++) {
+                float g = hb[i];
+                hb[i] = g / (1f + (float) Math.exp(-g)) * hb2[i];
+            }
+            w.wDown[l].matmul(hb, ffn, xb, dim, n, dim, ffn);
+            for (int i = 0; i < n * dim; i++) x[i] += xb[i];
+        }
+        if (out == null) return;
+        int vocab = c.vocabSize();
+        if (everyRow) {
+            rmsnormRows(xb, x, w.outputNorm, n, dim);
+            if (outOff == 0) {
+                w.output.matmul(xb, dim, out, vocab, n, vocab, dim);
+            } else {
+                if (logitsTmp.length < n * vocab) logitsTmp = new float[maxRows * vocab];
+                w.output.matmul(xb, dim, logitsTmp, vocab, n, vocab, dim);
+                System.arraycopy(logitsTmp, 0, out, outOff, n * vocab);
+            }
+        } else {
+            rmsnorm(xb, 0, x, (n - 1) * dim, w.outputNorm, dim);
+            w.output.matvec(xb, 0, out, outOff, vocab, dim);
+        }
+    }
+
+    private boolean[] pendingEvict = new boolean[0];
+    private float[] logitsTmp = new float[0];
+
+    /**
+     * DMS: before RoPE, reads the borrowed channel (last channel of the first query head of each KV group) into the
+     * eviction decision, then zeroes it; after RoPE, zeroes it again (RoPE mixes it with its partner channel).
+     */
+    private void dmsDecideAndZero(int layer, int n, boolean beforeRope) {
+        int hd = c.headDim(), qDim = c.qDim(), group = c.groupSize(), kvh = c.kvHeads();
+        if (pendingEvict.length < n * kvh) pendingEvict = new boolean[n * kvh];
+        for (int i = 0; i < n; i++) {
+            Sequence s = rowSeq[i];
+            if (s.dms == null) continue;
+            for (int g = 0; g < kvh; g++) {
+                int idx = i * qDim + g * group * hd + hd - 1;
+                if (beforeRope) {
+                    boolean evict = s.dms.evicts(q[idx]);
+                    pendingEvict[i * kvh + g] = evict;
+                    // NVIDIA convention: token p decides for p-1, which is already in the cache.
+                    int decided = s.dms.convention() == DmsConfig.Convention.NVIDIA ? rowPos[i] - 1 : rowPos[i];
+                    if (decided >= 0 && s.observer != null) s.observer.decided(layer, g, decided, evict);
+                    if (evict && decided >= 0 && s.dms.convention() == DmsConfig.Convention.NVIDIA) {
+                        s.cache.head(layer, g).markEvicted(decided);
+                    }
+                }
+                q[idx] = 0f;
+            }
+        }
+    }
+
+    private void rope(float[] vec, int off, int row) {
+        int half = c.headDim() / 2, base = row * half;
+        if (c.ropeHalf()) {
+            for (int j = 0; j < half; j++) {
+                float cs = ropeCos[base + j], sn = ropeSin[base + j];
+                float a = vec[off + j], b = vec[off + j + half];
+                vec[off + j] = a * cs - b * sn;
+                vec[off + j + half] = a * sn + b * cs;
+            }
+        } else {
+            for (int j = 0; j < half; j++) {
+                float cs = ropeCos[base + j], sn = ropeSin[base + j];
+                float a = vec[off + 2 * j], b = vec[off + 2 * j + 1];
+                vec[off + 2 * j] = a * cs - b * sn;
+                vec[off + 2 * j + 1] = a * sn + b * cs;
+            }
+        }
+    }
+
+    static float[] ropeInverseFrequencies(ModelConfig c, float[] freqFactors) {
+        int half = c.headDim() / 2;
+        float[] f = new float[half];
+        ModelConfig.RopeScaling rs = c.ropeScaling();
+        for (int j = 0; j < half; j++) {
+            double freq = Math.pow(c.ropeTheta(), -2.0 * j / c.headDim());
+            if (freqFactors != null) {
+                freq /= freqFactors[j];
+            } else if (rs != null) {
+                double lowWavelen = rs.originalContext() / rs.lowFreqFactor();
+                double highWavelen = rs.originalContext() / rs.highFreqFactor();
+                double wavelen = 2 * Math.PI / freq;
+                if (wavelen > lowWavelen) {
+                    freq /= rs.factor();
+                } else if (wavelen >= highWavelen) {
+                    double smooth = (rs.originalContext() / wavelen - rs.lowFreqFactor()) / (rs.highFreqFactor() - rs.lowFreqFactor());
+                    freq = (1 - smooth) * freq / rs.factor() + smooth * freq;
+                }
+            }
+            f[j] = (float) freq;
+        }
+        return f;
+    }
+
+    private void rmsnormRows(float[] out, float[] in, float[] weight, int n, int dim) {
+        for (int i = 0; i < n; i++) rmsnorm(out, i * dim, in, i * dim, weight, dim);
+    }
+
+    private void rmsnorm(float[] out, int outOff, float[] in, int inOff, float[] weight, int n) {
+        double ss = 0;
+        for (int i = 0; i < n; i++) ss += in[inOff + i] * in[inOff + i];
+        float inv = (float) (1.0 / Math.sqrt(ss / n + c.rmsEps()));
+        for (int i = 0; i < n; i++) out[outOff + i] = weight[i] * (in[inOff + i] * inv);
+    }
+}
