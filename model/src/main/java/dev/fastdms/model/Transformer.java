@@ -129,12 +129,15 @@ public final class Transformer {
                 boolean firstRowOfSeq = i == 0 || rowSeq[i - 1] != s;
                 for (int g = 0; g < c.kvHeads(); g++) {
                     HeadKv head = s.cache.head(layer, g);
-                    // Reclaim before this sequence's first query in the step: what it cannot see, no later query can.
+                    boolean evict = s.dms != null && pendingEvict[i * c.kvHeads() + g];
+                    boolean nvidia = s.dms != null && s.dms.convention() == DmsConfig.Convention.NVIDIA;
+                    // NVIDIA convention: this token decides for the previous one, which is already stored.
+                    if (evict && nvidia && rowPos[i] > 0) head.markEvicted(rowPos[i] - 1);
+                    // Reclaim before this sequence's first query in the step (after the decision above, so a window
+                    // of 0 works): what that query cannot see, no later query can.
                     if (firstRowOfSeq) head.reclaim(rowPos[i]);
                     head.append(rowPos[i], k, i * kvDim + g * hd, v, i * kvDim + g * hd);
-                    if (s.dms != null && s.dms.convention() == DmsConfig.Convention.FASTDMS && pendingEvict[i * c.kvHeads() + g]) {
-                        head.markEvicted(rowPos[i]);
-                    }
+                    if (evict && !nvidia) head.markEvicted(rowPos[i]);
                 }
             }
             int group = c.groupSize();
@@ -198,9 +201,6 @@ public final class Transformer {
                     // NVIDIA convention: token p decides for p-1, which is already in the cache.
                     int decided = s.dms.convention() == DmsConfig.Convention.NVIDIA ? rowPos[i] - 1 : rowPos[i];
                     if (decided >= 0 && s.observer != null) s.observer.decided(layer, g, decided, evict);
-                    if (evict && decided >= 0 && s.dms.convention() == DmsConfig.Convention.NVIDIA) {
-                        s.cache.head(layer, g).markEvicted(decided);
-                    }
                 }
                 q[idx] = 0f;
             }
