@@ -151,6 +151,15 @@ public final class Transformer {
                     head.attend(q, i * qDim + g * group * hd, group, rowPos[i], scale, att, i * qDim + g * group * hd, sc);
                 }
             });
+            // Free now what no later query can see, so memory shrinks right after a prefill, not a step later.
+            for (int i = 0; i < n; i++) {
+                Sequence s = rowSeq[i];
+                if (s.dms == null || (i + 1 < n && rowSeq[i + 1] == s)) continue;
+                // Under the NVIDIA convention the last token's decision is still unknown: never reclaim past it.
+                boolean undecidedLast = s.dms.convention() == DmsConfig.Convention.NVIDIA && s.dms.window() == 0;
+                int next = undecidedLast ? rowPos[i] : rowPos[i] + 1;
+                for (int g = 0; g < c.kvHeads(); g++) s.cache.head(layer, g).reclaim(next);
+            }
             w.wo[l].matmul(att, qDim, xb, dim, n, dim, qDim);
             for (int i = 0; i < n * dim; i++) x[i] += xb[i];
             rmsnormRows(xb, x, w.ffnNorm[l], n, dim);
