@@ -1,0 +1,65 @@
+package dev.fastdms.model;
+
+import java.util.Arrays;
+import java.util.function.IntPredicate;
+
+/**
+ * Prompt in, tokens out: prefills the prompt on top of whatever the sequence already holds (a chat's earlier turns
+ * stay in the cache), then decodes one token at a time until a stop token, the token limit or the context end.
+ */
+public final class Generator {
+    /** Receives each generated token as soon as it is sampled. */
+    @FunctionalInterface
+    public interface TokenSink { void accept(int token); }
+
+    public enum StopReason { STOP_TOKEN, MAX_TOKENS, CONTEXT_FULL }
+
+    /**
+     * @param promptIds      the prompt as fed (on top of the earlier context)
+     * @param ids            the generated ids, the stop token included when one ended generation
+     * @param prefillSeconds time spent on the prompt; decodeSeconds on the generated tokens after the first
+     */
+    public record Result(int[] promptIds, int[] ids, StopReason stopReason, double prefillSeconds, double decodeSeconds) {
+        public double prefillTokensPerSecond() { return prefillSeconds > 0 ? promptIds.length / prefillSeconds : 0; }
+
+        /** Decode speed: tokens produced by single-token forward passes over the time they took. */
+        public double decodeTokensPerSecond() { return decodeSeconds > 0 ? Math.max(0, ids.length - 1) / decodeSeconds : 0; }
+    }
+
+    private final Transformer model;
+
+    public Generator(Transformer model) { this.model = model; }
+
+    public Result generate(Sequence seq, int[] prompt, int maxNewTokens, Sampler sampler, IntPredicate isStop, TokenSink sink) {
+        int ctx = model.config().contextLength();
+        if (prompt.length == 0) throw new IllegalArgumentException("empty prompt");
+        if (seq.position() + prompt.length > ctx) {
+            throw new ContextOverflowException("context overflow: the prompt needs " + (seq.position() + prompt.length)
+                    + " positions but the context is " + ctx + " (raise --ctx or shorten the prompt)");
+        }
+        int vocab = model.config().vocabSize();
+        float[] logits = new float[vocab];
+        int[] history = Arrays.copyOf(prompt, prompt.length + Math.max(0, maxNewTokens));
+        int historyLen = prompt.length;
+        long t0 = System.nanoTime();
+        model.forward(seq, prompt, 0, prompt.length, logits, false);
+        long t1 = System.nanoTime();
+        int[] out = new int[Math.max(0, maxNewTokens)];
+        int n = 0;
+        StopReason reason = StopReason.MAX_TOKENS;
+        int[] one = new int[1];
+        while (n < maxNewTokens) {
+            int next = sampler.sample(logits, vocab, history, historyLen);
+            out[n++] = next;
+            history[historyLen++] = next;
+            if (sink != null) sink.accept(next);
+            if (isStop != null && isStop.test(next)) { reason = StopReason.STOP_TOKEN; break; }
+            if (n == maxNewTokens) break;
+            if (seq.position() >= ctx) { reason = StopReason.CONTEXT_FULL; break; }
+            one[0] = next;
+            model.forward(seq, one, 0, 1, logits, false);
+        }
+        long t2 = System.nanoTime();
+        return new Result(prompt.clone(), Arrays.copyOf(out, n), reason, (t1 - t0) / 1e9, (t2 - t1) / 1e9);
+    }
+}
