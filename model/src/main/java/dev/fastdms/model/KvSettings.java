@@ -1,0 +1,38 @@
+package dev.fastdms.model;
+
+import dev.fastdms.cache.DmsConfig;
+import dev.fastdms.cache.KvDtype;
+
+/**
+ * How a sequence's KV cache is stored and compressed: element type and eviction rule.
+ *
+ * @param dms the DMS rule, or null for a full (never evicting) cache
+ */
+public record KvSettings(KvDtype dtype, DmsConfig dms) {
+    public static KvSettings full() { return new KvSettings(KvDtype.F32, null); }
+
+    /** Overrides given on the command line; null fields keep what the checkpoint says. */
+    public record DmsOverrides(Integer window, Float alphaScale, Float alphaOffset, DmsConfig.Convention convention) {
+        public boolean any() { return window != null || alphaScale != null || alphaOffset != null || convention != null; }
+    }
+
+    /** Window used when DMS is forced on a model whose checkpoint carries no DMS parameters. */
+    public static final int DEFAULT_WINDOW = 256;
+
+    /**
+     * The effective rule: {@code policy} "none" turns DMS off; "dms" turns it on (checkpoint parameters, then
+     * overrides, then defaults); null means "dms when the checkpoint carries DMS parameters or any override is given".
+     */
+    public static DmsConfig resolveDms(String policy, DmsConfig fromCheckpoint, DmsOverrides o) {
+        if ("none".equals(policy)) return null;
+        boolean on = "dms".equals(policy) || fromCheckpoint != null || (o != null && o.any());
+        if (!on) return null;
+        DmsConfig base = fromCheckpoint != null ? fromCheckpoint
+                : new DmsConfig(DEFAULT_WINDOW, DmsConfig.DEFAULT_ALPHA_SCALE, DmsConfig.DEFAULT_ALPHA_OFFSET, DmsConfig.Convention.NVIDIA);
+        if (o == null) return base;
+        return new DmsConfig(o.window() != null ? o.window() : base.window(),
+                o.alphaScale() != null ? o.alphaScale() : base.alphaScale(),
+                o.alphaOffset() != null ? o.alphaOffset() : base.alphaOffset(),
+                o.convention() != null ? o.convention() : base.convention());
+    }
+}
