@@ -31,6 +31,11 @@ public final class Generator {
     public Generator(Transformer model) { this.model = model; }
 
     public Result generate(Sequence seq, int[] prompt, int maxNewTokens, Sampler sampler, IntPredicate isStop, TokenSink sink) {
+        return generate(seq, prompt, maxNewTokens, sampler, isStop, sink, ProgressListener.NONE);
+    }
+
+    public Result generate(Sequence seq, int[] prompt, int maxNewTokens, Sampler sampler, IntPredicate isStop, TokenSink sink,
+                           ProgressListener prefillProgress) {
         int ctx = model.config().contextLength();
         if (prompt.length == 0) throw new IllegalArgumentException("empty prompt");
         if (seq.position() + prompt.length > ctx) {
@@ -42,7 +47,9 @@ public final class Generator {
         int[] history = Arrays.copyOf(prompt, prompt.length + Math.max(0, maxNewTokens));
         int historyLen = prompt.length;
         long t0 = System.nanoTime();
-        model.forward(seq, prompt, 0, prompt.length, logits, false);
+        prefillProgress.start("prefill", prompt.length);
+        model.forward(seq, prompt, 0, prompt.length, logits, false, prefillProgress);
+        prefillProgress.end();
         long t1 = System.nanoTime();
         int[] out = new int[Math.max(0, maxNewTokens)];
         int n = 0;

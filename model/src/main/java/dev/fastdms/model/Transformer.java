@@ -69,6 +69,11 @@ public final class Transformer {
      *               ([vocab]); may be null when no logits are wanted (prefill of a prompt prefix)
      */
     public void forward(Sequence s, int[] tokens, int off, int len, float[] logits, boolean allLogits) {
+        forward(s, tokens, off, len, logits, allLogits, ProgressListener.NONE);
+    }
+
+    /** As {@link #forward(Sequence, int[], int, int, float[], boolean)}, reporting tokens done after each chunk. */
+    public void forward(Sequence s, int[] tokens, int off, int len, float[] logits, boolean allLogits, ProgressListener progress) {
         if (s.position + len > c.contextLength()) {
             throw new ContextOverflowException("context overflow: " + (s.position + len) + " tokens exceed the context of " + c.contextLength());
         }
@@ -82,6 +87,7 @@ public final class Transformer {
             else if (allLogits) forwardRows(seqs, toks, n, logits, done * c.vocabSize(), true);
             else forwardRows(seqs, toks, n, last ? logits : null, 0, false);
             done += n;
+            progress.advance(done);
         }
     }
 

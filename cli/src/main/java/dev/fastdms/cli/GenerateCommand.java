@@ -1,0 +1,79 @@
+package dev.fastdms.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.fastdms.model.Engine;
+import dev.fastdms.model.Generator;
+import dev.fastdms.model.Sequence;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+@Command(name = "generate", mixinStandardHelpOptions = true,
+        description = "Generate text from a prompt, streaming it to stdout.")
+final class GenerateCommand implements Callable<Integer> {
+    @Mixin ModelOptions model = new ModelOptions();
+    @Mixin SamplingOptions sampling = new SamplingOptions();
+
+    @Option(names = {"-p", "--prompt"}, paramLabel = "TEXT", description = "Prompt text. With no prompt the input is BOS alone.")
+    String prompt;
+
+    @Option(names = "--prompt-file", paramLabel = "FILE", description = "Read the prompt from a file.")
+    Path promptFile;
+
+    @Option(names = {"-n", "--max-tokens"}, paramLabel = "N", defaultValue = "256", description = "Tokens to generate at most (default 256).")
+    int maxTokens;
+
+    @Option(names = "--json", description = "Print one JSON object (prompt_ids, ids, text, speeds) instead of streaming text.")
+    boolean json;
+
+    @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() throws IOException {
+        if (prompt != null && promptFile != null) throw new IllegalArgumentException("give --prompt or --prompt-file, not both");
+        if (maxTokens < 0) throw new IllegalArgumentException("--max-tokens must be >= 0");
+        String text = prompt;
+        if (promptFile != null) {
+            if (!Files.isRegularFile(promptFile)) throw new IllegalArgumentException(promptFile + ": no such prompt file");
+            text = Files.readString(promptFile);
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        var settings = sampling.toSettings();
+        try (Engine engine = Engine.open(model.toEngineOptions(), Progress.forLoad(model.noProgress))) {
+            int[] promptIds = engine.encodePrompt(text);
+            Sequence seq = engine.newSequence();
+            var stream = engine.textStream();
+            Generator.Result r = engine.generate(seq, promptIds, maxTokens, settings, id -> {
+                if (!json) { out.print(stream.next(id)); out.flush(); }
+            }, Progress.forPrefill(model.noProgress, promptIds.length));
+            if (json) {
+                ObjectMapper om = new ObjectMapper();
+                ObjectNode o = om.createObjectNode();
+                o.putPOJO("prompt_ids", promptIds);
+                o.putPOJO("ids", r.ids());
+                o.put("text", engine.decode(engine.withoutStop(r.ids())));
+                o.put("prefill_tokens_per_s", r.prefillTokensPerSecond());
+                o.put("decode_tokens_per_s", r.decodeTokensPerSecond());
+                o.put("stop_reason", r.stopReason().name().toLowerCase());
+                o.put("compression_ratio", seq.cache().compressionRatio());
+                o.put("kv_bytes", seq.cache().bytesAllocated());
+                out.println(om.writeValueAsString(o));
+            } else {
+                out.print(stream.flush());
+                out.println();
+                out.flush();
+                System.err.printf("[%d prompt tokens, %.1f tok/s prefill; %d generated, %.1f tok/s decode; stop: %s]%n",
+                        promptIds.length, r.prefillTokensPerSecond(), r.ids().length, r.decodeTokensPerSecond(),
+                        r.stopReason().name().toLowerCase());
+            }
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,94 @@
+package dev.fastdms.cli;
+
+import dev.fastdms.cache.DmsConfig;
+import dev.fastdms.cache.KvDtype;
+import dev.fastdms.model.Engine;
+import dev.fastdms.model.KvSettings;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** Options shared by every command that loads a model: which model, where it runs, how its KV cache is kept. */
+public final class ModelOptions {
+    @Option(names = {"-m", "--model"}, paramLabel = "MODEL",
+            description = "GGUF file, Hugging Face directory (config.json + safetensors) or llama2.c .bin. Default: the bundled stories260K.")
+    Path model;
+
+    @Option(names = "--tokenizer", paramLabel = "FILE", description = "Tokenizer file (tokenizer.json or llama2.c tokenizer .bin) when the model does not carry or sit beside one.")
+    Path tokenizer;
+
+    @Option(names = "--ctx", paramLabel = "N", description = "Context length limit (default: the model's). The KV cache grows with use, so this is a limit, not an allocation.")
+    Integer ctx;
+
+    @Option(names = "--threads", paramLabel = "N", description = "Worker threads (default: all cores).")
+    Integer threads;
+
+    @Option(names = "--backend", paramLabel = "NAME", defaultValue = "jvm", description = "jvm (default), opencl, ptx or spirv (TornadoVM).")
+    String backend;
+
+    @Option(names = "--kv-dtype", paramLabel = "TYPE", description = "KV cache element type: f32, f16, bf16, fp8, q8 (default f32).")
+    String kvDtype;
+
+    @Option(names = "--kv-policy", paramLabel = "NAME", description = "none or dms (default: dms when the checkpoint carries DMS parameters or a --dms-* flag is given).")
+    String kvPolicy;
+
+    @Option(names = "--dms-window", paramLabel = "W", description = "DMS delayed-eviction window in tokens.")
+    Integer dmsWindow;
+
+    @Option(names = "--dms-alpha-scale", paramLabel = "S", description = "DMS decision scale (default 100).")
+    Float dmsAlphaScale;
+
+    @Option(names = "--dms-alpha-offset", paramLabel = "O", description = "DMS decision offset (default 5).")
+    Float dmsAlphaOffset;
+
+    @Option(names = "--dms-convention", paramLabel = "C", description = "nvidia (token p+1 decides for p; default) or fastdms (token p decides for itself).")
+    String dmsConvention;
+
+    @Option(names = "--no-progress", description = "Do not draw progress bars.")
+    boolean noProgress;
+
+    /** Default model: the stories260K GGUF shipped in models/ beside the launcher. */
+    static Path defaultModel() {
+        Path root = Path.of(System.getProperty("fastdms.root", "."));
+        return root.resolve("models/stories260K-f32.gguf");
+    }
+
+    Engine.Options toEngineOptions() {
+        Path m = model != null ? model : defaultModel();
+        if (!Files.exists(m)) throw new IllegalArgumentException(m + ": no such model file or directory");
+        if (ctx != null && ctx < 1) throw new IllegalArgumentException("--ctx must be positive");
+        if (threads != null && threads < 1) throw new IllegalArgumentException("--threads must be positive");
+        if (!"jvm".equals(backend)) {
+            if (!java.util.Set.of("opencl", "ptx", "spirv").contains(backend)) {
+                throw new IllegalArgumentException("unknown --backend " + backend + " (jvm, opencl, ptx or spirv)");
+            }
+        }
+        if (kvPolicy != null && !java.util.Set.of("none", "dms").contains(kvPolicy)) {
+            throw new IllegalArgumentException("unknown --kv-policy " + kvPolicy + " (none or dms)");
+        }
+        DmsConfig.Convention conv = null;
+        if (dmsConvention != null) {
+            conv = switch (dmsConvention.toLowerCase()) {
+                case "nvidia" -> DmsConfig.Convention.NVIDIA;
+                case "fastdms" -> DmsConfig.Convention.FASTDMS;
+                default -> throw new IllegalArgumentException("unknown --dms-convention " + dmsConvention + " (nvidia or fastdms)");
+            };
+        }
+        if (dmsWindow != null && dmsWindow < 0) throw new IllegalArgumentException("--dms-window must be >= 0");
+        return new Engine.Options(m, tokenizer, ctx == null ? 0 : ctx, threads == null ? 0 : threads, backend,
+                parseDtype(kvDtype), kvPolicy, new KvSettings.DmsOverrides(dmsWindow, dmsAlphaScale, dmsAlphaOffset, conv));
+    }
+
+    static KvDtype parseDtype(String s) {
+        if (s == null) return KvDtype.F32;
+        return switch (s.toLowerCase()) {
+            case "f32" -> KvDtype.F32;
+            case "f16" -> KvDtype.F16;
+            case "bf16" -> KvDtype.BF16;
+            case "fp8", "fp8_e4m3", "e4m3" -> KvDtype.FP8_E4M3;
+            case "q8", "q8_0", "int8" -> KvDtype.Q8;
+            default -> throw new IllegalArgumentException("unknown --kv-dtype " + s + " (f32, f16, bf16, fp8, q8)");
+        };
+    }
+}

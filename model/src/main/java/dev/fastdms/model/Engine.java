@@ -1,0 +1,165 @@
+package dev.fastdms.model;
+
+import dev.fastdms.cache.DmsConfig;
+import dev.fastdms.cache.KvDtype;
+import dev.fastdms.model.format.ModelFile;
+import dev.fastdms.model.format.ModelLoader;
+import dev.fastdms.model.tensor.Parallel;
+import dev.fastdms.model.tokenizer.ChatFormat;
+import dev.fastdms.model.tokenizer.Tokenizer;
+import dev.fastdms.model.tokenizer.Tokenizers;
+
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.function.IntPredicate;
+
+/**
+ * The engine API: a loaded model (any format), its tokenizer and chat format, and the JVM forward pass, plus the
+ * KV settings every new sequence gets. This is what the CLI (and embedders) call.
+ */
+public final class Engine implements AutoCloseable {
+    /**
+     * @param ctx     context limit (0: the model's)
+     * @param threads worker threads (0: all cores)
+     * @param kvPolicy "none", "dms" or null (DMS when the checkpoint carries it or a DMS override is given)
+     */
+    public record Options(Path model, Path tokenizer, int ctx, int threads, String backend, KvDtype kvDtype,
+                          String kvPolicy, KvSettings.DmsOverrides dms) {
+        public static Options of(Path model) {
+            return new Options(model, null, 0, 0, "jvm", KvDtype.F32, null, null);
+        }
+    }
+
+    /** Largest number of tokens one forward step processes (prefill chunk, decode batch). */
+    public static final int MAX_ROWS = 64;
+
+    private final ModelFile file;
+    private final ModelConfig config;
+    private final Transformer transformer;
+    private final Tokenizer tokenizer;
+    private final ChatFormat chatFormat;
+    private final KvSettings kv;
+
+    private Engine(ModelFile file, ModelConfig config, Transformer transformer, Tokenizer tokenizer, ChatFormat chatFormat, KvSettings kv) {
+        this.file = file;
+        this.config = config;
+        this.transformer = transformer;
+        this.tokenizer = tokenizer;
+        this.chatFormat = chatFormat;
+        this.kv = kv;
+    }
+
+    public static Engine open(Options o, ProgressListener progress) {
+        if (o.backend() != null && !"jvm".equals(o.backend())) {
+            throw new IllegalArgumentException("the " + o.backend() + " backend runs on TornadoVM, which this build does not include"
+                    + " (install a TornadoVM SDK and see the README's TornadoVM section)");
+        }
+        if (o.threads() > 0) Parallel.setThreads(o.threads());
+        ModelFile file = ModelLoader.open(o.model());
+        try {
+            ModelConfig c = file.config();
+            if (o.ctx() > 0) {
+                if (o.ctx() > c.contextLength()) {
+                    throw new IllegalArgumentException("--ctx " + o.ctx() + " exceeds the model's context of " + c.contextLength());
+                }
+                c = c.withContextLength(o.ctx());
+            }
+            DmsConfig dms = KvSettings.resolveDms(o.kvPolicy(), c.dms(), o.dms());
+            progress.start("load", c.layers());
+            Weights w = new Weights(file);
+            progress.advance(c.layers());
+            progress.end();
+            Tokenizer tok = o.tokenizer() != null ? Tokenizers.load(o.tokenizer()) : Tokenizers.forModel(file);
+            ChatFormat chat = tok == null ? null : ChatFormat.forTokenizer(tok, file.metadata());
+            return new Engine(file, c, new Transformer(c, w, MAX_ROWS), tok, chat, new KvSettings(o.kvDtype(), dms));
+        } catch (RuntimeException e) {
+            file.close();
+            throw e;
+        }
+    }
+
+    public ModelFile file() { return file; }
+    public ModelConfig config() { return config; }
+    public Transformer transformer() { return transformer; }
+    public KvSettings kvSettings() { return kv; }
+    /** The tokenizer, or null for a model that carries none (then only token ids can be used). */
+    public Tokenizer tokenizer() { return tokenizer; }
+    public ChatFormat chatFormat() { return chatFormat; }
+
+    public Sequence newSequence() { return transformer.newSequence(kv.dtype(), kv.dms()); }
+
+    private Tokenizer requireTokenizer() {
+        if (tokenizer == null) throw new IllegalArgumentException(file.path() + " has no tokenizer (pass --tokenizer FILE)");
+        return tokenizer;
+    }
+
+    /** BOS followed by the text's tokens; BOS alone for null or empty text. */
+    public int[] encodePrompt(String text) {
+        if (tokenizer == null && (text == null || text.isEmpty())) return new int[]{1};
+        Tokenizer t = requireTokenizer();
+        int[] body = text == null || text.isEmpty() ? new int[0] : t.encode(text);
+        int[] ids = new int[body.length + 1];
+        ids[0] = t.bos();
+        System.arraycopy(body, 0, ids, 1, body.length);
+        return ids;
+    }
+
+    public String decode(int[] ids) { return requireTokenizer().decode(ids); }
+
+    public boolean isStop(int id) { return tokenizer != null && tokenizer.isStop(id); }
+
+    /** The ids without a trailing stop token. */
+    public int[] withoutStop(int[] ids) {
+        return ids.length > 0 && isStop(ids[ids.length - 1]) ? Arrays.copyOf(ids, ids.length - 1) : ids;
+    }
+
+    /** Incremental detokenizer: text for each id as soon as it forms complete characters. */
+    public TextStream textStream() { return new TextStream(tokenizer); }
+
+    public Generator.Result generate(Sequence seq, int[] prompt, int maxNewTokens, Sampler.Settings settings,
+                                     Generator.TokenSink sink, ProgressListener prefillProgress) {
+        IntPredicate stop = this::isStop;
+        return new Generator(transformer).generate(seq, prompt, maxNewTokens, new Sampler(settings), stop, sink, prefillProgress);
+    }
+
+    @Override
+    public void close() { file.close(); }
+
+    /** Streams text out of generated ids; ids of special tokens (stop tokens) produce no text. */
+    public static final class TextStream {
+        private final Tokenizer tok;
+        private final java.io.ByteArrayOutputStream pending = new java.io.ByteArrayOutputStream();
+
+        TextStream(Tokenizer tok) { this.tok = tok; }
+
+        /** Text that became complete with this id (may be empty). */
+        public String next(int id) {
+            if (tok == null) return " " + id;
+            if (tok.isSpecial(id)) return "";
+            byte[] b = tok.bytes(id);
+            pending.writeBytes(b);
+            byte[] all = pending.toByteArray();
+            int complete = completeUtf8Prefix(all);
+            String s = new String(all, 0, complete, java.nio.charset.StandardCharsets.UTF_8);
+            pending.reset();
+            pending.write(all, complete, all.length - complete);
+            return s;
+        }
+
+        /** Whatever is left (an incomplete character at the very end becomes U+FFFD). */
+        public String flush() {
+            String s = new String(pending.toByteArray(), java.nio.charset.StandardCharsets.UTF_8);
+            pending.reset();
+            return s;
+        }
+
+        static int completeUtf8Prefix(byte[] b) {
+            int n = b.length, i = n - 1, back = 0;
+            while (i >= 0 && back < 4 && (b[i] & 0xC0) == 0x80) { i--; back++; }
+            if (i < 0) return n;
+            int lead = b[i] & 0xFF;
+            int need = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+            return n - i >= need ? n : i;
+        }
+    }
+}

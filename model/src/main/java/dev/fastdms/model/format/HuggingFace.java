@@ -1,0 +1,171 @@
+package dev.fastdms.model.format;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.fastdms.cache.DmsConfig;
+import dev.fastdms.model.ModelConfig;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * A Hugging Face model directory: config.json, model.safetensors (or shards listed in model.safetensors.index.json),
+ * optional tokenizer.json and dms_metadata.json. HF checkpoints rotate halves in RoPE, so q/k rows stay as stored.
+ */
+final class HuggingFace {
+    private HuggingFace() {}
+
+    private static final Pattern LAYER = Pattern.compile("model\\.layers\\.(\\d+)\\.(.+)");
+    private static final Map<String, String> LAYER_NAMES = Map.ofEntries(
+            Map.entry("input_layernorm.weight", "attn_norm.weight"),
+            Map.entry("self_attn.q_proj.weight", "attn_q.weight"),
+            Map.entry("self_attn.k_proj.weight", "attn_k.weight"),
+            Map.entry("self_attn.v_proj.weight", "attn_v.weight"),
+            Map.entry("self_attn.o_proj.weight", "attn_output.weight"),
+            Map.entry("self_attn.q_norm.weight", "attn_q_norm.weight"),
+            Map.entry("self_attn.k_norm.weight", "attn_k_norm.weight"),
+            Map.entry("post_attention_layernorm.weight", "ffn_norm.weight"),
+            Map.entry("mlp.gate_proj.weight", "ffn_gate.weight"),
+            Map.entry("mlp.up_proj.weight", "ffn_up.weight"),
+            Map.entry("mlp.down_proj.weight", "ffn_down.weight"));
+
+    static ModelFile open(Path dir) {
+        Path cfgPath = dir.resolve("config.json");
+        if (!Files.isRegularFile(cfgPath)) throw new ModelFormatException(dir + ": a model directory needs config.json");
+        ObjectMapper om = new ObjectMapper();
+        JsonNode cfg;
+        try {
+            cfg = om.readTree(cfgPath.toFile());
+        } catch (IOException e) {
+            throw new ModelFormatException(cfgPath + ": not valid JSON");
+        }
+        if (cfg == null || !cfg.isObject()) throw new ModelFormatException(cfgPath + ": not a JSON object");
+        String type = cfg.path("model_type").asText("");
+        if (!type.equals("llama") && !type.equals("qwen3")) {
+            throw new ModelFormatException(cfgPath + ": unsupported model_type '" + type + "' (llama and qwen3 are supported)");
+        }
+        ModelConfig c = config(cfg, type, cfgPath, readDmsMetadata(dir, om));
+        Arena arena = Arena.ofShared();
+        try {
+            Map<String, RawTensor> raw = new LinkedHashMap<>();
+            for (Path shard : shards(dir, om)) raw.putAll(Safetensors.read(shard, arena));
+            Map<String, RawTensor> t = new LinkedHashMap<>();
+            for (var e : raw.entrySet()) {
+                String canon = canonical(e.getKey());
+                if (canon == null) continue; // e.g. rotary inv_freq buffers
+                RawTensor r = e.getValue();
+                t.put(canon, new RawTensor(canon, r.type(), r.shape(), r.data()));
+            }
+            if (!t.containsKey("output.weight") && !c.tiedEmbeddings()) {
+                throw new ModelFormatException(dir + ": tie_word_embeddings is false but lm_head.weight is missing");
+            }
+            if (c.tiedEmbeddings()) t.remove("output.weight");
+            Path tok = dir.resolve("tokenizer.json");
+            return new ModelFile("hf", dir, c, t, Map.of(), Files.isRegularFile(tok) ? tok : null, arena::close);
+        } catch (RuntimeException e) {
+            arena.close();
+            throw e;
+        }
+    }
+
+    static String canonical(String hf) {
+        switch (hf) {
+            case "model.embed_tokens.weight": return "token_embd.weight";
+            case "model.norm.weight": return "output_norm.weight";
+            case "lm_head.weight": return "output.weight";
+            default:
+        }
+        Matcher m = LAYER.matcher(hf);
+        if (m.matches()) {
+            String s = LAYER_NAMES.get(m.group(2));
+            return s == null ? null : "blk." + m.group(1) + "." + s;
+        }
+        return null;
+    }
+
+    private static Set<Path> shards(Path dir, ObjectMapper om) {
+        Path single = dir.resolve("model.safetensors");
+        Path index = dir.resolve("model.safetensors.index.json");
+        Set<Path> files = new LinkedHashSet<>();
+        if (Files.isRegularFile(index)) {
+            try {
+                JsonNode map = om.readTree(index.toFile()).path("weight_map");
+                for (Iterator<JsonNode> it = map.elements(); it.hasNext(); ) {
+                    Path p = dir.resolve(it.next().asText());
+                    if (!Files.isRegularFile(p)) throw new ModelFormatException(index + ": shard " + p.getFileName() + " is missing");
+                    files.add(p);
+                }
+            } catch (IOException e) {
+                throw new ModelFormatException(index + ": not valid JSON");
+            }
+            if (files.isEmpty()) throw new ModelFormatException(index + ": empty weight_map");
+        } else if (Files.isRegularFile(single)) {
+            files.add(single);
+        } else {
+            throw new ModelFormatException(dir + ": no model.safetensors or model.safetensors.index.json");
+        }
+        return files;
+    }
+
+    private static JsonNode readDmsMetadata(Path dir, ObjectMapper om) {
+        Path p = dir.resolve("dms_metadata.json");
+        if (!Files.isRegularFile(p)) return null;
+        try {
+            return om.readTree(p.toFile());
+        } catch (IOException e) {
+            throw new ModelFormatException(p + ": not valid JSON");
+        }
+    }
+
+    static ModelConfig config(JsonNode cfg, String type, Path where, JsonNode dmsMeta) {
+        int dim = req(cfg, "hidden_size", where);
+        int layers = req(cfg, "num_hidden_layers", where);
+        int heads = req(cfg, "num_attention_heads", where);
+        int kvHeads = cfg.path("num_key_value_heads").asInt(heads);
+        int headDim = cfg.hasNonNull("head_dim") ? cfg.get("head_dim").asInt() : (heads > 0 ? dim / heads : 0);
+        int ffn = req(cfg, "intermediate_size", where);
+        int vocab = req(cfg, "vocab_size", where);
+        int ctx = cfg.path("max_position_embeddings").asInt(2048);
+        float eps = (float) cfg.path("rms_norm_eps").asDouble(1e-5);
+        float theta = (float) cfg.path("rope_theta").asDouble(10000);
+        ModelConfig.RopeScaling rs = null;
+        JsonNode r = cfg.path("rope_scaling");
+        if (r.isObject()) {
+            String rt = r.path("rope_type").asText(r.path("type").asText(""));
+            if (rt.equals("llama3")) {
+                rs = new ModelConfig.RopeScaling((float) r.path("factor").asDouble(8), (float) r.path("low_freq_factor").asDouble(1),
+                        (float) r.path("high_freq_factor").asDouble(4), r.path("original_max_position_embeddings").asInt(8192));
+            } else if (!rt.isEmpty() && !rt.equals("default")) {
+                throw new ModelFormatException(where + ": unsupported rope_scaling type '" + rt + "' (llama3 is supported)");
+            }
+        }
+        boolean tied = cfg.path("tie_word_embeddings").asBoolean(type.equals("llama") ? false : false);
+        DmsConfig dms = dms(dmsMeta != null ? dmsMeta : cfg);
+        if (dms == null && dmsMeta != null) dms = dms(cfg);
+        return new ModelConfig(type, dim, layers, heads, kvHeads, headDim, ffn, vocab, ctx, eps, theta, rs, true, tied,
+                type.equals("qwen3"), dms);
+    }
+
+    static DmsConfig dms(JsonNode n) {
+        if (n == null || !n.hasNonNull("dms_window_size")) return null;
+        double offset = n.hasNonNull("dms_alpha_offset") ? n.get("dms_alpha_offset").asDouble()
+                : n.path("dms_initial_alpha_offset").asDouble(DmsConfig.DEFAULT_ALPHA_OFFSET);
+        return new DmsConfig(n.get("dms_window_size").asInt(), (float) n.path("dms_alpha_scale").asDouble(DmsConfig.DEFAULT_ALPHA_SCALE),
+                (float) offset, DmsConfig.Convention.NVIDIA);
+    }
+
+    private static int req(JsonNode cfg, String key, Path where) {
+        JsonNode v = cfg.get(key);
+        if (v == null || !v.canConvertToInt()) throw new ModelFormatException(where + ": missing or bad " + key);
+        return v.asInt();
+    }
+}
