@@ -52,6 +52,7 @@ public final class ByteLevelBpe implements Tokenizer {
     private final Set<Integer> stops;
     private final byte[][] bytes;
     private final Map<String, int[]> cache = new ConcurrentHashMap<>();
+    private final String[] mergeList;
 
     /**
      * @param pieces   token strings by id in byte-level form (specials as their literal text)
@@ -68,6 +69,7 @@ public final class ByteLevelBpe implements Tokenizer {
         this.stops = stops;
         this.ids = new HashMap<>(pieces.length * 2);
         for (int i = 0; i < pieces.length; i++) if (pieces[i] != null) ids.putIfAbsent(pieces[i], i);
+        this.mergeList = merges.toArray(new String[0]);
         this.mergeRank = new HashMap<>(merges.size() * 2);
         this.mergeResult = new HashMap<>(merges.size() * 2);
         for (int r = 0; r < merges.size(); r++) {
@@ -162,6 +164,12 @@ public final class ByteLevelBpe implements Tokenizer {
         }
         return Arrays.copyOf(sym, n);
     }
+
+    /** Merge rules in rank order ("left right"). */
+    public String[] merges() { return mergeList.clone(); }
+
+    /** The lowest-numbered stop token (the EOS to record in metadata), or -1. */
+    public int firstStop() { return stops.stream().mapToInt(Integer::intValue).min().orElse(-1); }
 
     @Override public byte[] bytes(int id) { return id >= 0 && id < bytes.length ? bytes[id] : new byte[0]; }
     @Override public String piece(int id) { return id >= 0 && id < pieces.length ? pieces[id] : null; }

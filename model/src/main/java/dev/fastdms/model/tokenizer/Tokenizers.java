@@ -131,6 +131,34 @@ public final class Tokenizers {
         return new ByteLevelBpe(name + " (tokenizer.json)", pieces, special, merges, pattern, ignoreMerges, bos, stops);
     }
 
+    /**
+     * A tokenizer.json as GGUF tokenizer metadata (tokenizer.ggml.*), padded with unused control tokens up to
+     * {@code vocabSize}, so a GGUF file can carry it.
+     */
+    public static Map<String, Object> ggufMetadata(Path tokenizerJson, int vocabSize) {
+        ByteLevelBpe t = (ByteLevelBpe) fromTokenizerJson(tokenizerJson);
+        if (t.vocabSize() > vocabSize) throw new ModelFormatException(tokenizerJson + ": " + t.vocabSize() + " tokens do not fit a vocabulary of " + vocabSize);
+        String[] tokens = new String[vocabSize];
+        int[] types = new int[vocabSize];
+        for (int i = 0; i < vocabSize; i++) {
+            tokens[i] = i < t.vocabSize() ? t.piece(i) : "<unused" + i + ">";
+            types[i] = i >= t.vocabSize() || t.isSpecial(i) ? 3 : 1;
+        }
+        Map<String, Object> md = new java.util.LinkedHashMap<>();
+        boolean qwen = t.id("<|im_start|>") >= 0;
+        md.put("tokenizer.ggml.model", "gpt2");
+        md.put("tokenizer.ggml.pre", qwen ? "qwen2" : "llama-bpe");
+        md.put("tokenizer.ggml.tokens", tokens);
+        md.put("tokenizer.ggml.token_type", types);
+        md.put("tokenizer.ggml.merges", t.merges());
+        if (t.bos() >= 0) md.put("tokenizer.ggml.bos_token_id", t.bos());
+        int eos = t.firstStop();
+        if (eos >= 0) md.put("tokenizer.ggml.eos_token_id", eos);
+        String tpl = chatTemplate(tokenizerJson);
+        if (tpl != null) md.put("tokenizer.chat_template", tpl);
+        return md;
+    }
+
     /** The chat template of the tokenizer_config.json beside a tokenizer.json, or null. */
     public static String chatTemplate(Path tokenizerJson) {
         JsonNode cfg = readConfig(tokenizerJson);

@@ -1,0 +1,56 @@
+package dev.fastdms.cli;
+
+import dev.fastdms.model.format.SyntheticModel;
+import dev.fastdms.model.tensor.GgmlType;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+@Command(name = "synth", mixinStandardHelpOptions = true,
+        description = {"Write a GGUF with a real model's shapes and random weights (\"dummy weights\") for speed and memory work.",
+                "Its outputs are meaningless; its speed is that of the real model."})
+final class SynthCommand implements Callable<Integer> {
+    @Option(names = "--shape", required = true, paramLabel = "SHAPE", description = "llama-3.2-1b, llama-3.2-3b, llama-3.1-8b or qwen3-8b.")
+    String shape;
+
+    @Option(names = "--type", defaultValue = "q8_0", paramLabel = "TYPE", description = "q8_0 (default), q4_0, f16 or bf16.")
+    String type;
+
+    @Option(names = "--tokenizer-json", paramLabel = "FILE", description = "Embed this Hugging Face tokenizer.json (and tokenizer_config.json beside it).")
+    Path tokenizerJson;
+
+    @Option(names = "--seed", defaultValue = "1", paramLabel = "S", description = "Random seed (default 1).")
+    long seed;
+
+    @Option(names = {"-o", "--output"}, required = true, paramLabel = "OUT.gguf", description = "Output file.")
+    Path output;
+
+    @Override
+    public Integer call() throws Exception {
+        SyntheticModel.Shape s = switch (shape.toLowerCase()) {
+            case "llama-3.2-1b" -> SyntheticModel.Shape.LLAMA_3_2_1B;
+            case "llama-3.2-3b" -> SyntheticModel.Shape.LLAMA_3_2_3B;
+            case "llama-3.1-8b" -> SyntheticModel.Shape.LLAMA_3_1_8B;
+            case "qwen3-8b" -> SyntheticModel.Shape.QWEN3_8B;
+            default -> throw new IllegalArgumentException("unknown --shape " + shape + " (llama-3.2-1b, llama-3.2-3b, llama-3.1-8b, qwen3-8b)");
+        };
+        GgmlType t = switch (type.toLowerCase()) {
+            case "q8_0" -> GgmlType.Q8_0;
+            case "q4_0" -> GgmlType.Q4_0;
+            case "f16" -> GgmlType.F16;
+            case "bf16" -> GgmlType.BF16;
+            case "f32" -> GgmlType.F32;
+            default -> throw new IllegalArgumentException("unknown --type " + type + " (q8_0, q4_0, f16, bf16, f32)");
+        };
+        if (tokenizerJson != null && !Files.isRegularFile(tokenizerJson)) throw new IllegalArgumentException(tokenizerJson + ": no such file");
+        Path parent = output.toAbsolutePath().getParent();
+        if (parent != null && !Files.isDirectory(parent)) throw new IllegalArgumentException(parent + ": no such directory");
+        long t0 = System.nanoTime();
+        SyntheticModel.write(output, s, t, tokenizerJson, seed);
+        System.err.printf("wrote %s (%s, %s, %.1f MiB) in %.1f s%n", output, shape, type, Files.size(output) / 1048576.0, (System.nanoTime() - t0) / 1e9);
+        return 0;
+    }
+}
