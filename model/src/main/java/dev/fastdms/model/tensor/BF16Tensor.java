@@ -1,5 +1,11 @@
 package dev.fastdms.model.tensor;
 
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -7,10 +13,27 @@ import java.nio.ByteOrder;
 /** bfloat16: the upper half of an F32. */
 public final class BF16Tensor extends FloatTensor {
     static final ValueLayout.OfShort LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
 
     BF16Tensor(MemorySegment data, long size) { super(data, size); }
 
     @Override public GgmlType type() { return GgmlType.BF16; }
 
     @Override public float getFloat(long i) { return Float.intBitsToFloat(data.getAtIndex(LE, i) << 16); }
+
+    static FloatVector eight(MemorySegment m, long byteOff) {
+        IntVector h = (IntVector) ShortVector.fromMemorySegment(ShortVector.SPECIES_128, m, byteOff, ByteOrder.LITTLE_ENDIAN)
+                .convertShape(VectorOperators.S2I, IntVector.SPECIES_256, 0);
+        return h.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    }
+
+    @Override
+    public float dot(long offset, float[] x, int xOff, int n) {
+        FloatVector acc = FloatVector.zero(F);
+        int i = 0;
+        for (; i + 8 <= n; i += 8) acc = eight(data, 2 * (offset + i)).fma(FloatVector.fromArray(F, x, xOff + i), acc);
+        float s = acc.reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) s += getFloat(offset + i) * x[xOff + i];
+        return s;
+    }
 }

@@ -29,6 +29,10 @@ public abstract class FloatTensor {
             case F32 -> new F32Tensor(data, size);
             case F16 -> new F16Tensor(data, size);
             case BF16 -> new BF16Tensor(data, size);
+            case Q8_0 -> new Q8_0Tensor(data, size);
+            case Q4_0 -> new Q4_0Tensor(data, size);
+            case Q4_K -> new Q4_KTensor(data, size);
+            case Q6_K -> new Q6_KTensor(data, size);
             default -> throw new UnsupportedOperationException("tensor type " + type + " is not supported");
         };
     }
@@ -62,14 +66,29 @@ public abstract class FloatTensor {
 
     /**
      * Batched product for prefill and batched decode: for b in [0, batch), out[b*outStride + r] = row r · x[b*xStride ..].
-     * Each weight row is read once for the whole batch (that is what makes prefill faster than token-by-token decode).
+     * Each weight row is read once for the whole batch, and dequantised once per group of four batch rows
+     * (that is what makes prefill faster than token-by-token decode).
      */
     public void matmul(float[] x, int xStride, float[] out, int outStride, int batch, int rows, int cols) {
+        if (batch == 1) { matvec(x, 0, out, 0, rows, cols); return; }
         Parallel.forRange(rows, 16, (lo, hi) -> {
             for (int r = lo; r < hi; r++) {
                 long off = (long) r * cols;
-                for (int b = 0; b < batch; b++) out[b * outStride + r] = dot(off, x, b * xStride, cols);
+                int b = 0;
+                for (; b + 4 <= batch; b += 4) {
+                    dot4(off, x, b * xStride, (b + 1) * xStride, (b + 2) * xStride, (b + 3) * xStride, cols,
+                            out, b * outStride + r, (b + 1) * outStride + r, (b + 2) * outStride + r, (b + 3) * outStride + r);
+                }
+                for (; b < batch; b++) out[b * outStride + r] = dot(off, x, b * xStride, cols);
             }
         });
+    }
+
+    /** Four dot products of the same row with four vectors; types override it to dequantise the row once. */
+    protected void dot4(long offset, float[] x, int x0, int x1, int x2, int x3, int n, float[] out, int o0, int o1, int o2, int o3) {
+        out[o0] = dot(offset, x, x0, n);
+        out[o1] = dot(offset, x, x1, n);
+        out[o2] = dot(offset, x, x2, n);
+        out[o3] = dot(offset, x, x3, n);
     }
 }

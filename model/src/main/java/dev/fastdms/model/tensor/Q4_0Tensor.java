@@ -1,0 +1,47 @@
+package dev.fastdms.model.tensor;
+
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/** ggml Q4_0: blocks of 32 = f16 scale d + 16 bytes; element j < 16 is the low nibble of byte j, j >= 16 the high nibble of byte j-16; value = d * (q - 8). */
+public final class Q4_0Tensor extends FloatTensor {
+    static final int BLOCK = 32, BYTES = 18;
+    static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
+    static final VectorSpecies<Byte> B16 = ByteVector.SPECIES_128;
+
+    Q4_0Tensor(MemorySegment data, long size) { super(data, size); }
+
+    @Override public GgmlType type() { return GgmlType.Q4_0; }
+
+    @Override
+    public float getFloat(long i) {
+        long b = i / BLOCK * BYTES;
+        int j = (int) (i % BLOCK);
+        float d = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, b));
+        int q = data.get(ValueLayout.JAVA_BYTE, b + 2 + (j & 15)) & 0xFF;
+        return d * ((j < 16 ? q & 0xF : q >>> 4) - 8);
+    }
+
+    @Override
+    public float dot(long offset, float[] x, int xOff, int n) {
+        long blk = offset / BLOCK * BYTES;
+        FloatVector acc = FloatVector.zero(F);
+        for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
+            ByteVector q = ByteVector.fromMemorySegment(B16, data, blk + 2, ByteOrder.LITTLE_ENDIAN);
+            ByteVector lo = q.and((byte) 0x0F).sub((byte) 8);
+            ByteVector hi = q.lanewise(VectorOperators.LSHR, 4).sub((byte) 8);
+            FloatVector s = ((FloatVector) lo.convertShape(VectorOperators.B2F, F, 0)).mul(FloatVector.fromArray(F, x, xOff + j));
+            s = ((FloatVector) lo.convertShape(VectorOperators.B2F, F, 1)).fma(FloatVector.fromArray(F, x, xOff + j + 8), s);
+            s = ((FloatVector) hi.convertShape(VectorOperators.B2F, F, 0)).fma(FloatVector.fromArray(F, x, xOff + j + 16), s);
+            s = ((FloatVector) hi.convertShape(VectorOperators.B2F, F, 1)).fma(FloatVector.fromArray(F, x, xOff + j + 24), s);
+            acc = s.fma(FloatVector.broadcast(F, Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk))), acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+}

@@ -1,0 +1,73 @@
+package dev.fastdms.model.tensor;
+
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/**
+ * ggml Q4_K: super-blocks of 256 = f16 d, f16 dmin, 12 bytes of packed 6-bit (scale, min) pairs for 8 sub-blocks of
+ * 32, then 128 bytes of nibbles. Chunk c (64 values) uses bytes [32c, 32c+32): low nibbles are sub-block 2c, high
+ * nibbles sub-block 2c+1. value = d * scale * q - dmin * min.
+ */
+public final class Q4_KTensor extends FloatTensor {
+    static final int BLOCK = 256, BYTES = 144;
+    static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
+    static final VectorSpecies<Byte> B32 = ByteVector.SPECIES_256;
+
+    Q4_KTensor(MemorySegment data, long size) { super(data, size); }
+
+    @Override public GgmlType type() { return GgmlType.Q4_K; }
+
+    private int u8(long o) { return data.get(ValueLayout.JAVA_BYTE, o) & 0xFF; }
+
+    /** 6-bit scale (which=0) or min (which=1) of sub-block j; the 12 bytes pack 8 pairs as in ggml's get_scale_min_k4. */
+    static int scaleMin(MemorySegment m, long sc, int j, int which) {
+        int b0 = m.get(ValueLayout.JAVA_BYTE, sc + j) & 0xFF, b4 = m.get(ValueLayout.JAVA_BYTE, sc + j + 4) & 0xFF;
+        if (j < 4) return which == 0 ? b0 & 63 : b4 & 63;
+        int lo = m.get(ValueLayout.JAVA_BYTE, sc + j + 4) & 0xFF, hiS = m.get(ValueLayout.JAVA_BYTE, sc + j - 4) & 0xFF, hiM = b0;
+        return which == 0 ? (lo & 0xF) | ((hiS >> 6) << 4) : (lo >> 4) | ((hiM >> 6) << 4);
+    }
+
+    @Override
+    public float getFloat(long i) {
+        long b = i / BLOCK * BYTES;
+        int k = (int) (i % BLOCK), chunk = k / 64, w = k % 64, sub = 2 * chunk + w / 32;
+        float d = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, b)), dmin = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, b + 2));
+        int q = u8(b + 16 + chunk * 32 + w % 32);
+        q = w < 32 ? q & 0xF : q >> 4;
+        return d * scaleMin(data, b + 4, sub, 0) * q - dmin * scaleMin(data, b + 4, sub, 1);
+    }
+
+    @Override
+    public float dot(long offset, float[] x, int xOff, int n) {
+        long blk = offset / BLOCK * BYTES;
+        float total = 0f;
+        for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
+            float d = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk)), dmin = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk + 2));
+            for (int c = 0; c < 4; c++) {
+                ByteVector q = ByteVector.fromMemorySegment(B32, data, blk + 16 + c * 32, ByteOrder.LITTLE_ENDIAN);
+                ByteVector lo = q.and((byte) 0x0F), hi = q.lanewise(VectorOperators.LSHR, 4);
+                int xo = xOff + j + c * 64;
+                FloatVector sLo = FloatVector.zero(F), sHi = sLo, xLo = sLo, xHi = sLo;
+                for (int p = 0; p < 4; p++) {
+                    FloatVector xa = FloatVector.fromArray(F, x, xo + p * 8), xb = FloatVector.fromArray(F, x, xo + 32 + p * 8);
+                    sLo = ((FloatVector) lo.convertShape(VectorOperators.B2F, F, p)).fma(xa, sLo);
+                    sHi = ((FloatVector) hi.convertShape(VectorOperators.B2F, F, p)).fma(xb, sHi);
+                    xLo = xLo.add(xa);
+                    xHi = xHi.add(xb);
+                }
+                // sum (d*sc*q - dmin*m) x = d*sc*sum(q x) - dmin*m*sum(x)
+                total += d * scaleMin(data, blk + 4, 2 * c, 0) * sLo.reduceLanes(VectorOperators.ADD)
+                        - dmin * scaleMin(data, blk + 4, 2 * c, 1) * xLo.reduceLanes(VectorOperators.ADD)
+                        + d * scaleMin(data, blk + 4, 2 * c + 1, 0) * sHi.reduceLanes(VectorOperators.ADD)
+                        - dmin * scaleMin(data, blk + 4, 2 * c + 1, 1) * xHi.reduceLanes(VectorOperators.ADD);
+            }
+        }
+        return total;
+    }
+}

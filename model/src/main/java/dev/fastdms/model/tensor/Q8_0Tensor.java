@@ -1,0 +1,70 @@
+package dev.fastdms.model.tensor;
+
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/** ggml Q8_0: blocks of 32 values = f16 scale d + 32 int8 q; value = d * q. */
+public final class Q8_0Tensor extends FloatTensor {
+    static final int BLOCK = 32, BYTES = 34;
+    static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
+    static final VectorSpecies<Byte> B8 = ByteVector.SPECIES_64;
+    static final ValueLayout.OfShort SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    Q8_0Tensor(MemorySegment data, long size) { super(data, size); }
+
+    @Override public GgmlType type() { return GgmlType.Q8_0; }
+
+    @Override
+    public float getFloat(long i) {
+        long b = i / BLOCK * BYTES;
+        float d = Float.float16ToFloat(data.get(SHORT, b));
+        return d * data.get(ValueLayout.JAVA_BYTE, b + 2 + i % BLOCK);
+    }
+
+    /** 8 quants at {@code off} as floats (sign-extend bytes, convert). */
+    static FloatVector eight(MemorySegment m, long off) {
+        return (FloatVector) ByteVector.fromMemorySegment(B8, m, off, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2F, F, 0);
+    }
+
+    @Override
+    public float dot(long offset, float[] x, int xOff, int n) {
+        long blk = offset / BLOCK * BYTES;
+        FloatVector acc = FloatVector.zero(F);
+        for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
+            // the block's dot product in float lanes, then scaled once: 4 FMAs + 1 per 32 weights
+            FloatVector s = eight(data, blk + 2).mul(FloatVector.fromArray(F, x, xOff + j));
+            s = eight(data, blk + 10).fma(FloatVector.fromArray(F, x, xOff + j + 8), s);
+            s = eight(data, blk + 18).fma(FloatVector.fromArray(F, x, xOff + j + 16), s);
+            s = eight(data, blk + 26).fma(FloatVector.fromArray(F, x, xOff + j + 24), s);
+            acc = s.fma(FloatVector.broadcast(F, Float.float16ToFloat(data.get(SHORT, blk))), acc);
+        }
+        return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    @Override
+    protected void dot4(long offset, float[] x, int x0, int x1, int x2, int x3, int n, float[] out, int o0, int o1, int o2, int o3) {
+        long blk = offset / BLOCK * BYTES;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
+            FloatVector d = FloatVector.broadcast(F, Float.float16ToFloat(data.get(SHORT, blk)));
+            for (int p = 0; p < BLOCK; p += 8) {
+                // weights converted once, used by four rows of the batch
+                FloatVector w = eight(data, blk + 2 + p).mul(d);
+                a0 = w.fma(FloatVector.fromArray(F, x, x0 + j + p), a0);
+                a1 = w.fma(FloatVector.fromArray(F, x, x1 + j + p), a1);
+                a2 = w.fma(FloatVector.fromArray(F, x, x2 + j + p), a2);
+                a3 = w.fma(FloatVector.fromArray(F, x, x3 + j + p), a3);
+            }
+        }
+        out[o0] = a0.reduceLanes(VectorOperators.ADD);
+        out[o1] = a1.reduceLanes(VectorOperators.ADD);
+        out[o2] = a2.reduceLanes(VectorOperators.ADD);
+        out[o3] = a3.reduceLanes(VectorOperators.ADD);
+    }
+}

@@ -1,0 +1,187 @@
+package dev.fastdms.model.tensor;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Block layouts built byte by byte from chosen integers, with expected floats computed from the format definitions;
+ * then the vectorised products against a double-precision reference.
+ */
+class TensorTypesTest {
+    static void f16(byte[] b, int off, float v) {
+        short h = Float.floatToFloat16(v);
+        b[off] = (byte) h;
+        b[off + 1] = (byte) (h >> 8);
+    }
+
+    @Test
+    void q8_0() {
+        byte[] b = new byte[34 * 2];
+        float[] want = new float[64];
+        for (int blk = 0; blk < 2; blk++) {
+            float d = blk == 0 ? 0.5f : -0.125f;
+            f16(b, blk * 34, d);
+            for (int i = 0; i < 32; i++) {
+                int q = (i * 37 + blk * 11) % 255 - 127;
+                b[blk * 34 + 2 + i] = (byte) q;
+                want[blk * 32 + i] = d * q;
+            }
+        }
+        check(GgmlType.Q8_0, b, want);
+    }
+
+    @Test
+    void q4_0() {
+        byte[] b = new byte[18];
+        float[] want = new float[32];
+        f16(b, 0, 0.25f);
+        int[] q = new int[32];
+        for (int i = 0; i < 32; i++) q[i] = (i * 7 + 3) % 16;
+        for (int j = 0; j < 16; j++) b[2 + j] = (byte) (q[j] | (q[j + 16] << 4));
+        for (int i = 0; i < 32; i++) want[i] = 0.25f * (q[i] - 8);
+        check(GgmlType.Q4_0, b, want);
+    }
+
+    @Test
+    void q4_K() {
+        byte[] b = new byte[144];
+        float d = 0.0625f, dmin = 0.5f;
+        f16(b, 0, d);
+        f16(b, 2, dmin);
+        int[] sc = {1, 63, 17, 40, 5, 62, 33, 9}, mn = {0, 12, 63, 7, 50, 1, 28, 44};
+        // 12 scale bytes: j<4 low 6 bits of bytes j (scale) and j+4 (min); scales/mins 4..7 split into a low nibble in
+        // bytes 8..11 and two high bits in the top of bytes j-4 (scale) and j (min)
+        for (int j = 0; j < 4; j++) {
+            b[4 + j] = (byte) ((sc[j] & 63) | ((sc[j + 4] >> 4) << 6));
+            b[4 + j + 4] = (byte) ((mn[j] & 63) | ((mn[j + 4] >> 4) << 6));
+            b[4 + j + 8] = (byte) ((sc[j + 4] & 15) | ((mn[j + 4] & 15) << 4));
+        }
+        int[] q = new int[256];
+        for (int i = 0; i < 256; i++) q[i] = (i * 5 + i / 7) % 16;
+        float[] want = new float[256];
+        for (int c = 0; c < 4; c++) {
+            for (int l = 0; l < 32; l++) {
+                b[16 + c * 32 + l] = (byte) (q[64 * c + l] | (q[64 * c + 32 + l] << 4));
+                want[64 * c + l] = d * sc[2 * c] * q[64 * c + l] - dmin * mn[2 * c];
+                want[64 * c + 32 + l] = d * sc[2 * c + 1] * q[64 * c + 32 + l] - dmin * mn[2 * c + 1];
+            }
+        }
+        check(GgmlType.Q4_K, b, want);
+    }
+
+    @Test
+    void q6_K() {
+        byte[] b = new byte[210];
+        float d = 0.03125f;
+        f16(b, 208, d);
+        int[] sc = new int[16];
+        for (int i = 0; i < 16; i++) { sc[i] = (i * 29) % 256 - 128; b[192 + i] = (byte) sc[i]; }
+        int[] q = new int[256];
+        for (int i = 0; i < 256; i++) q[i] = (i * 13 + 5) % 64;
+        float[] want = new float[256];
+        for (int h = 0; h < 2; h++) {
+            for (int l = 0; l < 32; l++) {
+                int q1 = q[128 * h + l], q2 = q[128 * h + l + 32], q3 = q[128 * h + l + 64], q4 = q[128 * h + l + 96];
+                b[64 * h + l] = (byte) ((q1 & 15) | ((q3 & 15) << 4));
+                b[64 * h + l + 32] = (byte) ((q2 & 15) | ((q4 & 15) << 4));
+                b[128 + 32 * h + l] = (byte) ((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6));
+                int is = l / 16;
+                want[128 * h + l] = d * sc[8 * h + is] * (q1 - 32);
+                want[128 * h + l + 32] = d * sc[8 * h + is + 2] * (q2 - 32);
+                want[128 * h + l + 64] = d * sc[8 * h + is + 4] * (q3 - 32);
+                want[128 * h + l + 96] = d * sc[8 * h + is + 6] * (q4 - 32);
+            }
+        }
+        check(GgmlType.Q6_K, b, want);
+    }
+
+    @Test
+    void halfAndBfloatIncludingSubnormals() {
+        float[] vals = {0f, -0f, 1f, -2.5f, 65504f, 6.1035156e-5f, 5.9604645e-8f, -3.0517578e-5f, 0.1f, 1000.5f, -7f, 3.14159f, 1e-6f, -1e-7f, 42f, 0.333f};
+        byte[] h = new byte[vals.length * 2], bf = new byte[vals.length * 2];
+        float[] wantH = new float[vals.length], wantB = new float[vals.length];
+        for (int i = 0; i < vals.length; i++) {
+            f16(h, 2 * i, vals[i]);
+            wantH[i] = Float.float16ToFloat(Float.floatToFloat16(vals[i]));
+            int bits = Float.floatToRawIntBits(vals[i]) >>> 16;
+            bf[2 * i] = (byte) bits;
+            bf[2 * i + 1] = (byte) (bits >> 8);
+            wantB[i] = Float.intBitsToFloat(bits << 16);
+        }
+        check(GgmlType.F16, h, wantH);
+        check(GgmlType.BF16, bf, wantB);
+    }
+
+    /** Element access, dequantisation and the vectorised dot product (vs. the expected floats) all agree. */
+    static void check(GgmlType type, byte[] bytes, float[] want) {
+        FloatTensor t = FloatTensor.of(type, MemorySegment.ofArray(bytes), want.length);
+        float[] got = new float[want.length];
+        t.copyTo(0, got, 0, want.length);
+        for (int i = 0; i < want.length; i++) {
+            assertEquals(want[i], t.getFloat(i), Math.abs(want[i]) * 1e-6 + 1e-12, type + " element " + i);
+            assertEquals(want[i], got[i], Math.abs(want[i]) * 1e-6 + 1e-12, type + " copy " + i);
+        }
+        SplittableRandom r = new SplittableRandom(1);
+        float[] x = new float[want.length];
+        double ref = 0, mag = 0;
+        for (int i = 0; i < x.length; i++) { x[i] = (float) r.nextGaussian(); ref += (double) want[i] * x[i]; mag += Math.abs(want[i] * x[i]); }
+        assertEquals(ref, t.dot(0, x, 0, want.length), 1e-5 * mag + 1e-9, type + " dot");
+    }
+
+    /** Random stored bytes of each type, several shapes, heap and off-heap: matvec and matmul equal a double reference. */
+    @ParameterizedTest
+    @EnumSource(value = GgmlType.class, names = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q6_K"})
+    void productsMatchReference(GgmlType type) {
+        SplittableRandom r = new SplittableRandom(type.ordinal());
+        for (int[] shape : new int[][]{{7, 256}, {33, 512}, {5, 768}}) {
+            int rows = shape[0], cols = shape[1];
+            long bytes = type.byteSize((long) rows * cols);
+            try (Arena arena = Arena.ofShared()) {
+                MemorySegment seg = arena.allocate(bytes + 3).asSlice(3); // deliberately unaligned
+                for (long i = 0; i < bytes; i++) seg.set(ValueLayout.JAVA_BYTE, i, (byte) r.nextInt(256));
+                fixScales(type, seg, bytes, r);
+                FloatTensor t = FloatTensor.of(type, seg, (long) rows * cols);
+                int batch = 6;
+                float[] x = new float[batch * cols];
+                for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+                float[] mv = new float[rows], mm = new float[batch * rows];
+                t.matvec(x, cols, mv, 0, rows, cols);
+                t.matmul(x, cols, mm, rows, batch, rows, cols);
+                for (int row = 0; row < rows; row++) {
+                    for (int b = 0; b < batch; b++) {
+                        double ref = 0, mag = 0;
+                        for (int c = 0; c < cols; c++) {
+                            double p = (double) t.getFloat((long) row * cols + c) * x[b * cols + c];
+                            ref += p;
+                            mag += Math.abs(p);
+                        }
+                        assertEquals(ref, mm[b * rows + row], 1e-5 * mag + 1e-6, type + " matmul " + rows + "x" + cols + " row " + row + " batch " + b);
+                        if (b == 1) assertEquals(ref, mv[row], 1e-5 * mag + 1e-6, type + " matvec row " + row);
+                    }
+                }
+            }
+        }
+    }
+
+    /** Random bytes can make f16 scales inf/NaN; give every scale a sane random value. */
+    static void fixScales(GgmlType type, MemorySegment seg, long bytes, SplittableRandom r) {
+        ValueLayout.OfShort S = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN);
+        switch (type) {
+            case F16 -> { for (long i = 0; i < bytes; i += 2) seg.set(S, i, Float.floatToFloat16((float) r.nextGaussian())); }
+            case BF16 -> { for (long i = 0; i < bytes; i += 2) seg.set(S, i, (short) (Float.floatToRawIntBits((float) r.nextGaussian()) >>> 16)); }
+            case F32 -> { for (long i = 0; i < bytes; i += 4) seg.set(ValueLayout.JAVA_FLOAT_UNALIGNED, i, (float) r.nextGaussian()); }
+            case Q8_0, Q4_0 -> { for (long i = 0; i < bytes; i += type.typeSize) seg.set(S, i, Float.floatToFloat16(r.nextFloat() * 0.1f)); }
+            case Q4_K -> { for (long i = 0; i < bytes; i += 144) { seg.set(S, i, Float.floatToFloat16(r.nextFloat() * 0.01f)); seg.set(S, i + 2, Float.floatToFloat16(r.nextFloat() * 0.01f)); } }
+            case Q6_K -> { for (long i = 0; i < bytes; i += 210) seg.set(S, i + 208, Float.floatToFloat16(r.nextFloat() * 0.01f)); }
+            default -> throw new IllegalStateException();
+        }
+    }
+}
