@@ -21,17 +21,16 @@ public final class BF16Tensor extends FloatTensor {
 
     @Override public float getFloat(long i) { return Float.intBitsToFloat(data.getAtIndex(LE, i) << 16); }
 
-    static FloatVector eight(MemorySegment m, long byteOff) {
-        IntVector h = (IntVector) ShortVector.fromMemorySegment(ShortVector.SPECIES_128, m, byteOff, ByteOrder.LITTLE_ENDIAN)
-                .convertShape(VectorOperators.S2I, IntVector.SPECIES_256, 0);
-        return h.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-    }
 
     @Override
     public float dot(long offset, float[] x, int xOff, int n) {
         FloatVector acc = FloatVector.zero(F);
         int i = 0;
-        for (; i + 8 <= n; i += 8) acc = eight(data, 2 * (offset + i)).fma(FloatVector.fromArray(F, x, xOff + i), acc);
+        for (; i + 8 <= n; i += 8) {
+            IntVector h = (IntVector) ShortVector.fromMemorySegment(ShortVector.SPECIES_128, data, 2 * (offset + i), ByteOrder.LITTLE_ENDIAN)
+                    .convertShape(VectorOperators.S2I, IntVector.SPECIES_256, 0);
+            acc = h.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + i), acc);
+        }
         float s = acc.reduceLanes(VectorOperators.ADD);
         for (; i < n; i++) s += getFloat(offset + i) * x[xOff + i];
         return s;

@@ -23,21 +23,20 @@ public final class F16Tensor extends FloatTensor {
 
     @Override public float getFloat(long i) { return Float.float16ToFloat(data.getAtIndex(LE, i)); }
 
-    /**
-     * Eight halves to floats without a lookup: the 15 magnitude bits shifted into a float's exponent/mantissa give
-     * the value times 2^-112 (subnormals included), then the sign bit goes back in. Weights hold no inf/NaN.
-     */
-    static FloatVector eight(MemorySegment m, long byteOff) {
-        IntVector h = (IntVector) ShortVector.fromMemorySegment(S, m, byteOff, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.S2I, IntVector.SPECIES_256, 0);
-        FloatVector mag = h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(TWO_112);
-        return mag.reinterpretAsInts().or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
-    }
+    // Halves to floats without a lookup: the 15 magnitude bits shifted into a float's exponent/mantissa give the
+    // value times 2^-112 (subnormals included), then the sign bit goes back in. Weights hold no inf/NaN.
 
     @Override
     public float dot(long offset, float[] x, int xOff, int n) {
         FloatVector acc = FloatVector.zero(F);
         int i = 0;
-        for (; i + 8 <= n; i += 8) acc = eight(data, 2 * (offset + i)).fma(FloatVector.fromArray(F, x, xOff + i), acc);
+        for (; i + 8 <= n; i += 8) {
+            // written out here, not in a helper: a separately compiled helper boxes its vector result (slow path)
+            IntVector h = (IntVector) ShortVector.fromMemorySegment(S, data, 2 * (offset + i), ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.S2I, IntVector.SPECIES_256, 0);
+            FloatVector mag = h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(TWO_112);
+            FloatVector w = mag.reinterpretAsInts().or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
+            acc = w.fma(FloatVector.fromArray(F, x, xOff + i), acc);
+        }
         float s = acc.reduceLanes(VectorOperators.ADD);
         for (; i < n; i++) s += getFloat(offset + i) * x[xOff + i];
         return s;
@@ -48,7 +47,9 @@ public final class F16Tensor extends FloatTensor {
         if (n % 8 != 0) { super.dot4(offset, x, x0, x1, x2, x3, n, out, o0, o1, o2, o3); return; }
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         for (int i = 0; i < n; i += 8) {
-            FloatVector w = eight(data, 2 * (offset + i));
+            IntVector h = (IntVector) ShortVector.fromMemorySegment(S, data, 2 * (offset + i), ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.S2I, IntVector.SPECIES_256, 0);
+            FloatVector mag = h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(TWO_112);
+            FloatVector w = mag.reinterpretAsInts().or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
             a0 = w.fma(FloatVector.fromArray(F, x, x0 + i), a0);
             a1 = w.fma(FloatVector.fromArray(F, x, x1 + i), a1);
             a2 = w.fma(FloatVector.fromArray(F, x, x2 + i), a2);

@@ -1,42 +1,119 @@
 package dev.fastdms.model.tensor;
 
-import java.util.concurrent.ForkJoinPool;
-import java.util.concurrent.RecursiveAction;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 
-/** Parallel loops over index ranges on a dedicated pool sized to the thread count the user chose. */
+/**
+ * Parallel loops over index ranges for the forward pass: a fixed set of threads, the caller among them, each taking
+ * one contiguous, equal share of the range. A decode step issues over a hundred short parallel loops, so dispatch
+ * must cost microseconds: workers spin briefly for the next loop before parking (as llama.cpp's thread pool does),
+ * and no work stealing or joins are involved (a ForkJoinPool adds compensation threads and wake-up latency here).
+ */
 public final class Parallel {
-    private static volatile ForkJoinPool pool = new ForkJoinPool(Runtime.getRuntime().availableProcessors());
-
-    private Parallel() {}
-
     @FunctionalInterface
     public interface RangeBody { void run(int lo, int hi); }
 
-    /** Sets the number of worker threads (the CLI's --threads). */
+    private static volatile Pool pool = new Pool(Runtime.getRuntime().availableProcessors());
+
+    private Parallel() {}
+
+    /** Sets the number of threads (the CLI's --threads), the caller included. */
     public static synchronized void setThreads(int n) {
         if (n < 1) throw new IllegalArgumentException("threads must be >= 1");
-        ForkJoinPool old = pool;
-        pool = new ForkJoinPool(n);
+        if (n == pool.size) return;
+        Pool old = pool;
+        pool = new Pool(n);
         old.shutdown();
     }
 
-    public static int threads() { return pool.getParallelism(); }
+    public static int threads() { return pool.size; }
 
-    /** Runs body over [0, n) split into chunks of at least {@code grain} indices, in parallel. */
+    /** Runs body over [0, n) split into one contiguous share per thread; ranges shorter than 2*grain run inline. */
     public static void forRange(int n, int grain, RangeBody body) {
         if (n <= 0) return;
-        int parts = Math.min(pool.getParallelism() * 4, Math.max(1, n / Math.max(1, grain)));
-        if (parts <= 1) { body.run(0, n); return; }
-        pool.invoke(new Split(body, 0, n, Math.max(grain, (n + parts - 1) / parts)));
+        Pool p = pool;
+        if (p.size == 1 || n < 2 * Math.max(1, grain) || Thread.currentThread() instanceof Worker || !p.tryAcquire()) {
+            body.run(0, n);
+            return;
+        }
+        p.run(n, body);
     }
 
-    private static final class Split extends RecursiveAction {
-        final RangeBody body; final int lo, hi, chunk;
-        Split(RangeBody body, int lo, int hi, int chunk) { this.body = body; this.lo = lo; this.hi = hi; this.chunk = chunk; }
-        @Override protected void compute() {
-            if (hi - lo <= chunk) { body.run(lo, hi); return; }
-            int mid = lo + (hi - lo) / 2;
-            invokeAll(new Split(body, lo, mid, chunk), new Split(body, mid, hi, chunk));
+    private static final class Worker extends Thread {
+        Worker(Runnable r, String name) { super(r, name); setDaemon(true); }
+    }
+
+    private static final class Pool {
+        final int size;
+        final Worker[] workers;
+        final AtomicInteger busy = new AtomicInteger(); // one loop at a time; a second caller runs inline
+        final AtomicInteger remaining = new AtomicInteger();
+        volatile long generation;
+        volatile boolean stop;
+        volatile Throwable failure;
+        RangeBody body;
+        int count;
+
+        Pool(int size) {
+            this.size = size;
+            workers = new Worker[size - 1];
+            for (int i = 0; i < workers.length; i++) {
+                final int share = i + 1;
+                workers[i] = new Worker(() -> loop(share), "fastdms-worker-" + share);
+                workers[i].start();
+            }
+        }
+
+        boolean tryAcquire() { return busy.compareAndSet(0, 1); }
+
+        void run(int n, RangeBody b) {
+            try {
+                body = b;
+                count = n;
+                remaining.set(workers.length);
+                generation++; // publishes body and count
+                for (Worker w : workers) LockSupport.unpark(w);
+                failure = null;
+                runShare(0, n, b);
+                while (remaining.get() > 0) Thread.onSpinWait();
+                Throwable f = failure;
+                if (f instanceof RuntimeException re) throw re;
+                if (f instanceof Error e) throw e;
+                if (f != null) throw new IllegalStateException(f);
+            } finally {
+                body = null;
+                busy.set(0);
+            }
+        }
+
+        void runShare(int share, int n, RangeBody b) {
+            long lo = (long) n * share / size, hi = (long) n * (share + 1) / size;
+            if (hi > lo) b.run((int) lo, (int) hi);
+        }
+
+        void loop(int share) {
+            long seen = 0;
+            while (!stop) {
+                long spinUntil = System.nanoTime() + 200_000; // 0.2 ms of spinning covers the gaps inside a step
+                while (generation == seen && !stop) {
+                    if (System.nanoTime() > spinUntil) LockSupport.parkNanos(this, 1_000_000);
+                    else Thread.onSpinWait();
+                }
+                if (stop) return;
+                seen = generation;
+                try {
+                    runShare(share, count, body);
+                } catch (Throwable t) {
+                    failure = t; // rethrown by the caller
+                } finally {
+                    remaining.decrementAndGet();
+                }
+            }
+        }
+
+        void shutdown() {
+            stop = true;
+            for (Worker w : workers) LockSupport.unpark(w);
         }
     }
 }

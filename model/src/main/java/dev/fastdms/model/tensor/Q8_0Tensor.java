@@ -27,10 +27,8 @@ public final class Q8_0Tensor extends FloatTensor {
         return d * data.get(ValueLayout.JAVA_BYTE, b + 2 + i % BLOCK);
     }
 
-    /** 8 quants at {@code off} as floats (sign-extend bytes, convert). */
-    static FloatVector eight(MemorySegment m, long off) {
-        return (FloatVector) ByteVector.fromMemorySegment(B8, m, off, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2F, F, 0);
-    }
+    // The byte-to-float conversions are written out in each loop on purpose: a helper method returning a vector gets
+    // compiled on its own by C2, its result is then boxed, and the Vector API falls back to its slow Java path.
 
     @Override
     public float dot(long offset, float[] x, int xOff, int n) {
@@ -38,10 +36,10 @@ public final class Q8_0Tensor extends FloatTensor {
         FloatVector acc = FloatVector.zero(F);
         for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
             // the block's dot product in float lanes, then scaled once: 4 FMAs + 1 per 32 weights
-            FloatVector s = eight(data, blk + 2).mul(FloatVector.fromArray(F, x, xOff + j));
-            s = eight(data, blk + 10).fma(FloatVector.fromArray(F, x, xOff + j + 8), s);
-            s = eight(data, blk + 18).fma(FloatVector.fromArray(F, x, xOff + j + 16), s);
-            s = eight(data, blk + 26).fma(FloatVector.fromArray(F, x, xOff + j + 24), s);
+            FloatVector s = ((FloatVector) ByteVector.fromMemorySegment(B8, data, blk + 2, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2F, F, 0)).mul(FloatVector.fromArray(F, x, xOff + j));
+            s = ((FloatVector) ByteVector.fromMemorySegment(B8, data, blk + 10, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2F, F, 0)).fma(FloatVector.fromArray(F, x, xOff + j + 8), s);
+            s = ((FloatVector) ByteVector.fromMemorySegment(B8, data, blk + 18, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2F, F, 0)).fma(FloatVector.fromArray(F, x, xOff + j + 16), s);
+            s = ((FloatVector) ByteVector.fromMemorySegment(B8, data, blk + 26, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2F, F, 0)).fma(FloatVector.fromArray(F, x, xOff + j + 24), s);
             acc = s.fma(FloatVector.broadcast(F, Float.float16ToFloat(data.get(SHORT, blk))), acc);
         }
         return acc.reduceLanes(VectorOperators.ADD);
@@ -55,7 +53,7 @@ public final class Q8_0Tensor extends FloatTensor {
             FloatVector d = FloatVector.broadcast(F, Float.float16ToFloat(data.get(SHORT, blk)));
             for (int p = 0; p < BLOCK; p += 8) {
                 // weights converted once, used by four rows of the batch
-                FloatVector w = eight(data, blk + 2 + p).mul(d);
+                FloatVector w = ((FloatVector) ByteVector.fromMemorySegment(B8, data, blk + 2 + p, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2F, F, 0)).mul(d);
                 a0 = w.fma(FloatVector.fromArray(F, x, x0 + j + p), a0);
                 a1 = w.fma(FloatVector.fromArray(F, x, x1 + j + p), a1);
                 a2 = w.fma(FloatVector.fromArray(F, x, x2 + j + p), a2);
