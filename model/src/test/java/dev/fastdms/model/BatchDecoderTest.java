@@ -2,7 +2,6 @@ package dev.fastdms.model;
 
 import dev.fastdms.cache.DmsConfig;
 import dev.fastdms.cache.KvDtype;
-import dev.fastdms.model.format.GGUF;
 import dev.fastdms.model.format.ModelFile;
 import org.junit.jupiter.api.Test;
 
@@ -15,9 +14,9 @@ import static org.junit.jupiter.api.Assertions.*;
 class BatchDecoderTest {
     @Test
     void batchedGreedyEqualsEachSequenceAlone() {
-        GGUF g = GGUF.open(TestAssets.asset("models/stories260K/stories260K-f32.gguf"));
-        ModelConfig c = new ModelConfig("llama", 64, 5, 8, 4, 8, 172, 512, 512, 1e-5f, 10000f, null, false, true, false, null);
-        Weights w = new Weights(new ModelFile("gguf", g.path(), c, g.tensors(), g.metadata(), null, g));
+        ModelFile mf = dev.fastdms.model.format.ModelLoader.open(TestAssets.asset("models/stories260K/stories260K-f32.gguf"));
+        ModelConfig c = mf.config();
+        Weights w = new Weights(mf);
         DmsConfig dms = new DmsConfig(8, 100f, 1f, DmsConfig.Convention.NVIDIA);
         Transformer alone = new Transformer(c, w, 32);
         Transformer batched = new Transformer(c, w, 32);

@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.fastdms.cache.DmsConfig;
 import dev.fastdms.cache.KvDtype;
-import dev.fastdms.model.format.GGUF;
 import dev.fastdms.model.format.ModelFile;
 import org.junit.jupiter.api.Test;
 
@@ -14,10 +13,9 @@ class DmsReferenceTest {
     @Test
     void reproducesStories260KDmsGolden() throws Exception {
         JsonNode ref = new ObjectMapper().readTree(TestAssets.asset("reference/stories260K_dms_reference.json").toFile());
-        GGUF g = GGUF.open(TestAssets.asset("models/stories260K/stories260K-f32.gguf"));
-        ModelConfig c = new ModelConfig("llama", 64, 5, 8, 4, 8, 172, 512, 512, 1e-5f, 10000f, null, false, true, false, null);
-        ModelFile mf = new ModelFile("gguf", g.path(), c, g.tensors(), g.metadata(), null, g);
-        Transformer t = new Transformer(c, new Weights(mf), 64);
+        ModelFile mf = dev.fastdms.model.format.ModelLoader.open(TestAssets.asset("models/stories260K/stories260K-f32.gguf"));
+        ModelConfig c = mf.config();
+                Transformer t = new Transformer(c, new Weights(mf), 64);
         int[] ids = new int[ref.get("input_ids").size()];
         for (int i = 0; i < ids.length; i++) ids[i] = ref.get("input_ids").get(i).asInt();
         int T = ids.length, V = c.vocabSize();

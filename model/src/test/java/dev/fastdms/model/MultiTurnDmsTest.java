@@ -2,7 +2,6 @@ package dev.fastdms.model;
 
 import dev.fastdms.cache.DmsConfig;
 import dev.fastdms.cache.KvDtype;
-import dev.fastdms.model.format.GGUF;
 import dev.fastdms.model.format.ModelFile;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -19,10 +18,9 @@ class MultiTurnDmsTest {
     @ParameterizedTest
     @CsvSource({"16,NVIDIA,7", "4,FASTDMS,5", "0,NVIDIA,3", "0,FASTDMS,64"})
     void prefillAfterDecodeEqualsOnePass(int window, DmsConfig.Convention conv, int chunk) {
-        GGUF g = GGUF.open(TestAssets.asset("models/stories260K/stories260K-f32.gguf"));
-        ModelConfig c = new ModelConfig("llama", 64, 5, 8, 4, 8, 172, 512, 512, 1e-5f, 10000f, null, false, true, false, null);
-        ModelFile mf = new ModelFile("gguf", g.path(), c, g.tensors(), g.metadata(), null, g);
-        Weights w = new Weights(mf);
+        ModelFile mf = dev.fastdms.model.format.ModelLoader.open(TestAssets.asset("models/stories260K/stories260K-f32.gguf"));
+        ModelConfig c = mf.config();
+                Weights w = new Weights(mf);
         // a low offset makes many tokens evictable so the rule is exercised hard
         DmsConfig dms = new DmsConfig(window, 100f, 0.5f, conv);
         int V = c.vocabSize(), a = 50, d = 20, b = 60, T = a + d + b;

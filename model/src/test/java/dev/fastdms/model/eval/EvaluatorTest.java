@@ -8,7 +8,6 @@ import dev.fastdms.model.ModelConfig;
 import dev.fastdms.model.TestAssets;
 import dev.fastdms.model.Transformer;
 import dev.fastdms.model.Weights;
-import dev.fastdms.model.format.GGUF;
 import dev.fastdms.model.format.ModelFile;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -25,9 +24,9 @@ class EvaluatorTest {
     @BeforeAll
     static void load() throws Exception {
         ref = new ObjectMapper().readTree(TestAssets.asset("reference/stories260K_dms_reference.json").toFile());
-        GGUF g = GGUF.open(TestAssets.asset("models/stories260K/stories260K-f32.gguf"));
-        ModelConfig c = new ModelConfig("llama", 64, 5, 8, 4, 8, 172, 512, 512, 1e-5f, 10000f, null, false, true, false, null);
-        model = new Transformer(c, new Weights(new ModelFile("gguf", g.path(), c, g.tensors(), g.metadata(), null, g)), 64);
+        ModelFile mf = dev.fastdms.model.format.ModelLoader.open(TestAssets.asset("models/stories260K/stories260K-f32.gguf"));
+        ModelConfig c = mf.config();
+        model = new Transformer(c, new Weights(mf), 64);
         ids = new int[ref.get("input_ids").size()];
         for (int i = 0; i < ids.length; i++) ids[i] = ref.get("input_ids").get(i).asInt();
     }
