@@ -1,0 +1,139 @@
+package dev.fastdms.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class CliTest {
+    record Run(int code, String out, String err) {}
+
+    static Run run(String... args) {
+        StringWriter out = new StringWriter(), err = new StringWriter();
+        int code = Main.run(args, new PrintWriter(out, true), new PrintWriter(err, true));
+        return new Run(code, out.toString(), err.toString());
+    }
+
+    static Path asset(String rel) {
+        return Path.of(System.getProperty("fastdms.root", ".")).resolve("../shared/assets").resolve(rel).normalize();
+    }
+
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    @Test
+    void generateJsonWithNoPromptFollowsTheGreedyGolden() throws Exception {
+        Run r = run("generate", "-n", "40", "--json", "--no-progress");
+        assertEquals(0, r.code(), r.err());
+        JsonNode o = JSON.readTree(r.out());
+        for (String k : new String[]{"prompt_ids", "ids", "text", "prefill_tokens_per_s", "decode_tokens_per_s"}) assertTrue(o.has(k), k);
+        assertEquals("[1]", o.get("prompt_ids").toString());
+        JsonNode golden = JSON.readTree(asset("reference/stories260K_greedy_reference.json").toFile()).get("greedy_token_ids");
+        for (int i = 0; i < 40; i++) assertEquals(golden.get(i).asInt(), o.get("ids").get(i).asInt(), "token " + i);
+        assertTrue(o.get("text").asText().startsWith("Once upon a time"), o.get("text").asText());
+    }
+
+    @Test
+    void streamsTextAndSameSeedGivesSameText() {
+        Run a = run("generate", "-p", "Once upon a time", "-n", "30", "--temperature", "0.9", "--top-p", "0.95", "--seed", "42");
+        Run b = run("generate", "-p", "Once upon a time", "-n", "30", "--temperature", "0.9", "--top-p", "0.95", "--seed", "42");
+        Run c = run("generate", "-p", "Once upon a time", "-n", "30", "--temperature", "0.9", "--top-p", "0.95", "--seed", "7");
+        assertEquals(0, a.code(), a.err());
+        assertEquals(a.out(), b.out());
+        assertNotEquals(a.out(), c.out());
+        assertTrue(a.out().length() > 40);
+    }
+
+    @Test
+    void modelFormatsAndPromptFile(@TempDir Path tmp) throws Exception {
+        Path pf = tmp.resolve("p.txt");
+        Files.writeString(pf, "Lily saw a cat");
+        Run bin = run("generate", "-m", asset("models/stories260K/stories260K.bin").toString(), "--prompt-file", pf.toString(), "-n", "20", "--json");
+        Run gguf = run("generate", "--prompt-file", pf.toString(), "-n", "20", "--json");
+        assertEquals(0, bin.code(), bin.err());
+        assertEquals(JSON.readTree(gguf.out()).get("ids"), JSON.readTree(bin.out()).get("ids"));
+    }
+
+    @Test
+    void badInputIsOneLineAndNonZero(@TempDir Path tmp) throws Exception {
+        Path corrupt = tmp.resolve("bad.gguf");
+        byte[] full = Files.readAllBytes(asset("models/stories260K/stories260K-f32.gguf"));
+        Files.write(corrupt, Arrays.copyOf(full, 3000));
+        Object[][] cases = {
+                {new String[]{"generate", "--bogus"}, 2, "Unknown option"},
+                {new String[]{"generate", "-n", "abc"}, 2, "Invalid value"},
+                {new String[]{"generate", "-m", tmp.resolve("missing.gguf").toString()}, 2, "no such model"},
+                {new String[]{"generate", "-m", corrupt.toString()}, 3, "truncated"},
+                {new String[]{"generate", "--temperature", "-2"}, 2, "temperature"},
+                {new String[]{"generate", "--backend", "cuda"}, 2, "unknown --backend"},
+                {new String[]{"generate", "--kv-dtype", "int3"}, 2, "unknown --kv-dtype"},
+                {new String[]{"generate", "--ctx", "100000"}, 2, "exceeds the model's context"},
+                {new String[]{"generate", "--ctx", "8", "-p", "Once upon a time there was a little girl"}, 4, "context overflow"},
+                {new String[]{"eval"}, 2, "exactly one of --text or --token-ids"},
+                {new String[]{"eval", "--token-ids", corrupt.toString()}, 2, "not a JSON array"},
+                {new String[]{"eval", "--text", "/nonexistent"}, 2, "no such file"},
+                {new String[]{"eval", "--token-ids", asset("models/tiny-qwen3-hf/golden.json").toString(), "--compare", "lru:w=3"}, 2, "not a JSON array"},
+                {new String[]{"synth", "--shape", "gpt-5", "-o", tmp.resolve("x.gguf").toString()}, 2, "unknown --shape"},
+        };
+        for (Object[] c : cases) {
+            Run r = run((String[]) c[0]);
+            String what = String.join(" ", (String[]) c[0]);
+            assertEquals((int) c[1], r.code(), what + " -> " + r.err());
+            assertTrue(r.err().contains((String) c[2]), what + " -> " + r.err());
+            assertEquals(1, r.err().strip().lines().count(), what + " printed more than one line: " + r.err());
+            assertFalse(r.err().contains("Exception") || r.err().contains("\tat "), what + " printed a stack trace");
+        }
+    }
+
+    @Test
+    void generationStopsAtTheContextLimit() throws Exception {
+        Run r = run("generate", "--ctx", "24", "-n", "100", "--json");
+        assertEquals(0, r.code(), r.err());
+        JsonNode o = JSON.readTree(r.out());
+        assertEquals("context_full", o.get("stop_reason").asText());
+        // every token but the last sampled one went through the model: exactly the 24 positions of the context
+        assertEquals(24, o.get("prompt_ids").size() + o.get("ids").size() - 1);
+    }
+
+    @Test
+    void inspectDescribesTheModel() throws Exception {
+        Run r = run("inspect", "--json");
+        assertEquals(0, r.code(), r.err());
+        JsonNode o = JSON.readTree(r.out());
+        assertEquals("llama", o.get("config").get("architecture").asText());
+        assertEquals(4, o.get("config").get("kvHeads").asInt());
+        assertEquals(1, o.get("tensor_types").size());
+        assertTrue(o.get("tokenizer").asText().contains("512 tokens"));
+        Run text = run("inspect", "-m", asset("models/tiny-qwen3-hf").toString());
+        assertEquals(0, text.code(), text.err());
+        assertTrue(text.out().contains("qwen3") && text.out().contains("window 16") && text.out().contains("BF16"), text.out());
+    }
+
+    @Test
+    void evalReproducesTheDmsGoldenThroughTheCli(@TempDir Path tmp) throws Exception {
+        JsonNode ref = JSON.readTree(asset("reference/stories260K_dms_reference.json").toFile());
+        Path ids = tmp.resolve("ids.json");
+        Files.writeString(ids, ref.get("input_ids").toString());
+        Run r = run("eval", "--token-ids", ids.toString(), "--kv-policy", "dms", "--dms-window", "16", "--json",
+                "--compare", "dms:w=64", "none:dtype=f32");
+        assertEquals(0, r.code(), r.err());
+        JsonNode res = JSON.readTree(r.out()).get("results");
+        assertEquals(3, res.size());
+        for (int i = 0; i < 2; i++) {
+            JsonNode want = ref.get("cases").get(i), got = res.get(i);
+            for (String k : new String[]{"config", "ppl", "ppl_full", "kld", "token_match", "compression_ratio", "kv_bytes", "kv_bytes_dense_bf16"}) assertTrue(got.has(k), k);
+            assertEquals(want.get("ppl_dms").asDouble(), got.get("ppl").asDouble(), 1e-4 * got.get("ppl").asDouble());
+            assertEquals(want.get("ppl_full_cache").asDouble(), got.get("ppl_full").asDouble(), 1e-4 * got.get("ppl_full").asDouble());
+            assertEquals(want.get("kld_full_to_dms").asDouble(), got.get("kld").asDouble(), 1e-4 * got.get("kld").asDouble());
+        }
+        assertEquals(0.0, res.get(2).get("kld").asDouble(), 1e-12);
+        assertEquals(1.0, res.get(2).get("token_match").asDouble());
+    }
+}
