@@ -8,6 +8,7 @@ import org.jline.reader.EndOfFileException;
 import org.jline.reader.LineReader;
 import org.jline.reader.LineReaderBuilder;
 import org.jline.reader.UserInterruptException;
+import org.jline.reader.impl.DefaultParser;
 import org.jline.terminal.Terminal;
 import org.jline.terminal.TerminalBuilder;
 import picocli.CommandLine.Command;
@@ -40,7 +41,12 @@ final class ChatCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         try (Engine engine = Engine.open(model.toEngineOptions(), Progress.forLoad(model.noProgress));
              Terminal terminal = TerminalBuilder.builder().name("fastdms").system(true).build()) {
-            LineReader reader = LineReaderBuilder.builder().terminal(terminal)
+            // Chat text is prose: no shell-style quoting or escapes (an apostrophe must not open a quote); a trailing
+            // backslash is our own line continuation.
+            DefaultParser parser = new DefaultParser();
+            parser.setEscapeChars(new char[0]);
+            parser.setQuoteChars(new char[0]);
+            LineReader reader = LineReaderBuilder.builder().terminal(terminal).parser(parser)
                     .variable(LineReader.HISTORY_FILE, Path.of(System.getProperty("user.home"), ".fastdms_history"))
                     .variable(LineReader.SECONDARY_PROMPT_PATTERN, "... ")
                     .build();

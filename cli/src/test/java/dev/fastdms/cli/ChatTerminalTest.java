@@ -1,0 +1,104 @@
+package dev.fastdms.cli;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The chat REPL in a real pseudo-terminal (tmux), typed at as a user would. Needs tmux (.ci/run installs it). */
+class ChatTerminalTest {
+    final String session = "fastdms-chat-test-" + ProcessHandle.current().pid();
+
+    static String sh(String... cmd) throws Exception {
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes());
+        p.waitFor();
+        return out;
+    }
+
+    String screen() throws Exception { return sh("tmux", "capture-pane", "-p", "-J", "-S", "-200", "-t", session); }
+
+    void keys(String... k) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of("tmux", "send-keys", "-t", session));
+        cmd.addAll(List.of(k));
+        sh(cmd.toArray(new String[0]));
+    }
+
+    String waitFor(Pattern p, int count) throws Exception {
+        long end = System.currentTimeMillis() + 60_000;
+        String s = "";
+        while (System.currentTimeMillis() < end) {
+            s = screen();
+            Matcher m = p.matcher(s);
+            int n = 0;
+            while (m.find()) n++;
+            if (n >= count) return s;
+            Thread.sleep(200);
+        }
+        fail("timed out waiting for " + p + " x" + count + "; screen:\n" + s);
+        return s;
+    }
+
+    @AfterEach
+    void kill() throws Exception { sh("tmux", "kill-session", "-t", session); }
+
+    @Test
+    void chatKeepsTheConversationInTheCache(@TempDir Path home) throws Exception {
+        try {
+            assertEquals(0, new ProcessBuilder("tmux", "-V").start().waitFor(), "tmux is required for this test");
+        } catch (IOException e) {
+            fail("tmux is required for this test (apt-get install tmux)");
+        }
+        String java = ProcessHandle.current().info().command().orElseThrow();
+        Path script = home.resolve("chat.sh");
+        Files.writeString(script, "#!/bin/sh\nexec '" + java + "' --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED"
+                + " -Duser.home='" + home + "' -Dfastdms.root='" + System.getProperty("fastdms.root") + "'"
+                + " -cp '" + System.getProperty("java.class.path") + "' dev.fastdms.cli.Main chat -n 40 --no-progress 2>&1\n");
+        script.toFile().setExecutable(true);
+        sh("tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "60", script.toString());
+        waitFor(Pattern.compile("fastdms chat: .*plain format"), 1);
+
+        keys("/help", "Enter");
+        waitFor(Pattern.compile("/reset\\s+forget the conversation"), 1);
+
+        Pattern stats = Pattern.compile("\\[(\\d+) tokens, [\\d.]+ tok/s, cache (\\d+) tokens");
+        keys("Once upon a time", "Enter");
+        String s = waitFor(stats, 1);
+        // a multi-line message: the line ends with a backslash
+        keys("Lily saw a big dog\\", "Enter");
+        waitFor(Pattern.compile("\\.\\.\\. "), 1);
+        keys("and she smiled", "Enter");
+        s = waitFor(stats, 2);
+        Matcher m = stats.matcher(s);
+        List<Integer> cache = new ArrayList<>();
+        while (m.find()) cache.add(Integer.parseInt(m.group(2)));
+        assertTrue(cache.get(1) > cache.get(0) + 5, "second turn is prefilled on top of the first: " + cache);
+
+        keys("/reset", "Enter");
+        waitFor(Pattern.compile("\\(conversation reset\\)"), 1);
+        keys("Once upon a time", "Enter");
+        s = waitFor(stats, 3);
+        m = stats.matcher(s);
+        cache.clear();
+        while (m.find()) cache.add(Integer.parseInt(m.group(2)));
+        assertEquals(cache.get(0), cache.get(2), "after /reset the same first message fills the cache the same way: " + cache);
+
+        // history: arrow-up recalls the last message
+        keys("Up");
+        waitFor(Pattern.compile("> Once upon a time\\s*$", Pattern.MULTILINE), 1);
+        keys("C-u", "/exit", "Enter");
+        long end = System.currentTimeMillis() + 20_000;
+        while (System.currentTimeMillis() < end && sh("tmux", "has-session", "-t", session).isEmpty()) Thread.sleep(200);
+        assertFalse(sh("tmux", "has-session", "-t", session).isEmpty(), "/exit ends the program");
+        assertTrue(Files.readString(home.resolve(".fastdms_history")).contains("Lily saw a big dog"), "history file written");
+    }
+}
