@@ -4,18 +4,25 @@ package dev.fastdms.cache;
  * The KV cache of one sequence: one {@link HeadKv} per (layer, KV head), each with its own live length.
  */
 public final class CompactKvCache {
+    /** Slots added each time a head's storage grows. */
+    public static final int DEFAULT_BLOCK_TOKENS = 256;
+
     private final int layers, kvHeads, headDim;
     private final KvDtype dtype;
     private final HeadKv[] heads;
 
     /** @param window delayed-eviction window (ignored while nothing is flagged evicted) */
     public CompactKvCache(int layers, int kvHeads, int headDim, KvDtype dtype, int window) {
+        this(layers, kvHeads, headDim, dtype, window, DEFAULT_BLOCK_TOKENS, null);
+    }
+
+    public CompactKvCache(int layers, int kvHeads, int headDim, KvDtype dtype, int window, int blockTokens, KvBudget budget) {
         this.layers = layers;
         this.kvHeads = kvHeads;
         this.headDim = headDim;
         this.dtype = dtype;
         this.heads = new HeadKv[layers * kvHeads];
-        for (int i = 0; i < heads.length; i++) heads[i] = new HeadKv(headDim, 256, window);
+        for (int i = 0; i < heads.length; i++) heads[i] = new HeadKv(headDim, blockTokens, window, dtype, budget);
     }
 
     public int layers() { return layers; }
@@ -32,16 +39,34 @@ public final class CompactKvCache {
         return m;
     }
 
+    /** Tokens stored, summed over layers and heads. */
+    public long liveTokens() {
+        long n = 0;
+        for (HeadKv h : heads) n += h.live();
+        return n;
+    }
+
+    /** Tokens seen by one head (every head sees every token). */
+    public long seenTokens() { return heads.length == 0 ? 0 : heads[0].seen(); }
+
     public long bytesAllocated() {
         long b = 0;
         for (HeadKv h : heads) b += h.bytesAllocated();
         return b;
     }
 
-    /** CR = tokens seen / tokens retained, averaged over layers and heads (the mean of retained/seen, inverted). */
+    /** What a dense BF16 cache of the tokens seen would take: 2 (K and V) · layers · kvHeads · headDim · 2 bytes · tokens. */
+    public long denseBf16Bytes() { return 2L * layers * kvHeads * headDim * 2L * seenTokens(); }
+
+    /** CR = tokens seen / tokens retained, averaged over layers and heads: 1 / mean over heads of (live / seen). */
     public double compressionRatio() {
         double sum = 0;
         for (HeadKv h : heads) sum += h.seen() == 0 ? 1.0 : (double) h.live() / h.seen();
         return heads.length / sum;
+    }
+
+    /** Returns every head's blocks to the budget. */
+    public void release() {
+        for (HeadKv h : heads) h.release();
     }
 }

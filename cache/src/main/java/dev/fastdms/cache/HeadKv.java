@@ -1,24 +1,32 @@
 package dev.fastdms.cache;
 
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
 import java.util.Arrays;
 
 /**
  * Keys and values of one KV head of one layer of one sequence, compacted: slots [0, live) hold exactly the tokens
  * still stored, in no particular position order, each with its position and eviction flag.
  *
- * <p>Why compaction by moving the last slot into the hole (rather than a free list with holes): attention then scans
- * one dense range [0, live), which is what vectorised CPU loops and GPU kernels want, and reclaiming costs one copy of
- * one key and one value (O(head_dim)) per evicted token.
+ * <p>Why compaction by moving the last slot into the hole (rather than a free list with holes, as NVIDIA's paged DMS
+ * does): attention then scans one dense range [0, live), which is what vectorised CPU loops and GPU kernels want, and
+ * reclaiming costs one copy of one key and one value per evicted token. Storage grows in blocks of
+ * {@code blockTokens} slots, so the decode path allocates nothing except at a block boundary, and a steady state with
+ * eviction reuses the same slots for ever.
  *
  * <p>Delayed eviction (DMS): a token flagged evicted stays visible while {@code q - p <= window} and its slot is
  * reclaimed by {@link #reclaim(int)} once no future query can see it. Tokens never flagged stay for ever.
  */
 public final class HeadKv {
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
+
     private final int headDim;
     private final int blockTokens;
-    private int window;              // delayed-eviction window; evicted tokens with q - p > window are invisible
-    private float[] keys = new float[0];
-    private float[] values = new float[0];
+    private final int window;
+    private final KvStore keys, values;
+    private final KvBudget budget;
     private int[] positions = new int[0];
     private boolean[] evicted = new boolean[0];
     private int live;
@@ -28,15 +36,24 @@ public final class HeadKv {
     private int pendingHead, pendingCount, pendingStart;
 
     public HeadKv(int headDim, int blockTokens, int window) {
+        this(headDim, blockTokens, window, KvDtype.F32, null);
+    }
+
+    public HeadKv(int headDim, int blockTokens, int window, KvDtype dtype, KvBudget budget) {
+        if (blockTokens < 1) throw new IllegalArgumentException("blockTokens must be >= 1");
         this.headDim = headDim;
         this.blockTokens = blockTokens;
         this.window = window;
+        this.keys = KvStore.of(dtype, headDim);
+        this.values = KvStore.of(dtype, headDim);
+        this.budget = budget;
     }
 
     public int headDim() { return headDim; }
     public int live() { return live; }
     public long seen() { return seen; }
     public int window() { return window; }
+    public int capacity() { return positions.length; }
     public int position(int slot) { return positions[slot]; }
     public boolean isEvicted(int slot) { return evicted[slot]; }
 
@@ -46,8 +63,8 @@ public final class HeadKv {
         else if (pos != pendingStart + pendingCount) throw new IllegalStateException("positions must be appended in order: expected " + (pendingStart + pendingCount) + ", got " + pos);
         if (live == positions.length) grow();
         int slot = live++;
-        System.arraycopy(k, kOff, keys, slot * headDim, headDim);
-        System.arraycopy(v, vOff, values, slot * headDim, headDim);
+        keys.put(slot, k, kOff);
+        values.put(slot, v, vOff);
         positions[slot] = pos;
         evicted[slot] = false;
         if (pendingCount == pendingSlot.length) {
@@ -85,64 +102,116 @@ public final class HeadKv {
         }
     }
 
-    private void removeSlot(int slot) {
+    /**
+     * Removes the token in {@code slot} now (training-free policies evict this way); the last slot moves into it.
+     * Returns the slot the moved token came from (== {@code slot} when it was the last).
+     */
+    public int removeSlot(int slot) {
         int last = --live;
         if (slot != last) {
-            System.arraycopy(keys, last * headDim, keys, slot * headDim, headDim);
-            System.arraycopy(values, last * headDim, values, slot * headDim, headDim);
+            keys.move(last, slot);
+            values.move(last, slot);
             int p = positions[last];
             positions[slot] = p;
             evicted[slot] = evicted[last];
             int i = p - pendingStart;
             if (i >= 0 && i < pendingCount) pendingSlot[(pendingHead + i) % pendingSlot.length] = slot;
         }
+        return last;
     }
 
     private void grow() {
         int cap = positions.length + blockTokens;
-        keys = Arrays.copyOf(keys, cap * headDim);
-        values = Arrays.copyOf(values, cap * headDim);
+        long add = (long) blockTokens * (keys.rowBytes() + values.rowBytes() + 5);
+        if (budget != null) budget.reserve(add);
+        keys.grow(cap);
+        values.grow(cap);
         positions = Arrays.copyOf(positions, cap);
         evicted = Arrays.copyOf(evicted, cap);
     }
 
+    /** Gives this head's blocks back to the budget (the sequence is finished). */
+    public void release() {
+        if (budget != null) budget.release((long) positions.length * (keys.rowBytes() + values.rowBytes() + 5));
+    }
+
+    /** Floats of scratch {@link #attend} needs: scores for every query head plus one decoded row. */
+    public int scratchSize(int nQ) { return nQ * live + headDim; }
+
     /**
      * Attention of {@code nQ} query heads that share this KV head, for a query at position {@code q}:
-     * out[outOff + h*headDim ..] = softmax_s(scale * q_h · k_s) · v over visible slots s.
-     * {@code scratch} must hold at least {@link #live()} floats.
+     * out[outOff + h*headDim ..] = softmax_s(scale * q_h · k_s) · v over visible slots s. Each key and value is read
+     * (and decoded) once for all nQ heads. {@code scratch} must hold {@link #scratchSize(int)} floats.
      */
     public void attend(float[] query, int qOff, int nQ, int q, float scale, float[] out, int outOff, float[] scratch) {
-        for (int h = 0; h < nQ; h++) {
-            int qo = qOff + h * headDim, oo = outOff + h * headDim;
-            float max = Float.NEGATIVE_INFINITY;
-            for (int s = 0; s < live; s++) {
-                if (!visible(s, q)) { scratch[s] = Float.NEGATIVE_INFINITY; continue; }
-                float dot = 0f;
-                int ko = s * headDim;
-                for (int i = 0; i < headDim; i++) dot += query[qo + i] * keys[ko + i];
-                scratch[s] = dot * scale;
-                if (scratch[s] > max) max = scratch[s];
+        int n = live, row = nQ * n;
+        float[] kf = keys.floats();
+        // pass 1: scores
+        for (int s = 0; s < n; s++) {
+            if (!visible(s, q)) {
+                for (int h = 0; h < nQ; h++) scratch[h * n + s] = Float.NEGATIVE_INFINITY;
+                continue;
             }
-            Arrays.fill(out, oo, oo + headDim, 0f);
-            if (max == Float.NEGATIVE_INFINITY) continue;
+            float[] kb;
+            int ko;
+            if (kf != null) { kb = kf; ko = s * headDim; } else { keys.decode(s, scratch, row); kb = scratch; ko = row; }
+            for (int h = 0; h < nQ; h++) scratch[h * n + s] = dot(query, qOff + h * headDim, kb, ko, headDim) * scale;
+        }
+        // softmax per head
+        for (int h = 0; h < nQ; h++) {
+            int base = h * n;
+            float m = Float.NEGATIVE_INFINITY;
+            for (int s = 0; s < n; s++) m = Math.max(m, scratch[base + s]);
+            Arrays.fill(out, outOff + h * headDim, outOff + (h + 1) * headDim, 0f);
+            if (m == Float.NEGATIVE_INFINITY) { Arrays.fill(scratch, base, base + n, 0f); continue; }
             float sum = 0f;
-            for (int s = 0; s < live; s++) {
-                float w = scratch[s] == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(scratch[s] - max);
-                scratch[s] = w;
+            for (int s = 0; s < n; s++) {
+                float w = scratch[base + s] == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(scratch[base + s] - m);
+                scratch[base + s] = w;
                 sum += w;
             }
             float inv = 1f / sum;
-            for (int s = 0; s < live; s++) {
-                float w = scratch[s] * inv;
-                if (w == 0f) continue;
-                int vo = s * headDim;
-                for (int i = 0; i < headDim; i++) out[oo + i] += w * values[vo + i];
+            for (int s = 0; s < n; s++) scratch[base + s] *= inv;
+        }
+        // pass 2: weighted values
+        float[] vf = values.floats();
+        for (int s = 0; s < n; s++) {
+            boolean any = false;
+            for (int h = 0; h < nQ && !any; h++) any = scratch[h * n + s] != 0f;
+            if (!any) continue;
+            float[] vb;
+            int vo;
+            if (vf != null) { vb = vf; vo = s * headDim; } else { values.decode(s, scratch, row); vb = scratch; vo = row; }
+            for (int h = 0; h < nQ; h++) {
+                float w = scratch[h * n + s];
+                if (w != 0f) axpy(w, vb, vo, out, outOff + h * headDim, headDim);
             }
         }
     }
 
-    /** Bytes allocated for payload and per-slot metadata. */
+    static float dot(float[] a, int ao, float[] b, int bo, int n) {
+        int i = 0;
+        float s = 0f;
+        if (n >= 8) {
+            FloatVector acc = FloatVector.zero(F);
+            for (; i + 8 <= n; i += 8) acc = FloatVector.fromArray(F, a, ao + i).fma(FloatVector.fromArray(F, b, bo + i), acc);
+            s = acc.reduceLanes(VectorOperators.ADD);
+        }
+        for (; i < n; i++) s += a[ao + i] * b[bo + i];
+        return s;
+    }
+
+    static void axpy(float w, float[] x, int xo, float[] y, int yo, int n) {
+        int i = 0;
+        if (n >= 8) {
+            FloatVector wv = FloatVector.broadcast(F, w);
+            for (; i + 8 <= n; i += 8) FloatVector.fromArray(F, x, xo + i).fma(wv, FloatVector.fromArray(F, y, yo + i)).intoArray(y, yo + i);
+        }
+        for (; i < n; i++) y[yo + i] += w * x[xo + i];
+    }
+
+    /** Bytes allocated: payload (keys, values, their scales) and per-slot metadata (position, flag), plus the window ring. */
     public long bytesAllocated() {
-        return (long) keys.length * 4 + (long) values.length * 4 + positions.length * 4L + evicted.length + pendingSlot.length * 4L;
+        return keys.bytes() + values.bytes() + positions.length * 4L + evicted.length + pendingSlot.length * 4L;
     }
 }

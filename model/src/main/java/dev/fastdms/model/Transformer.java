@@ -153,7 +153,8 @@ public final class Transformer {
                     int i = t / c.kvHeads(), g = t % c.kvHeads();
                     HeadKv head = rowSeq[i].cache.head(layer, g);
                     float[] sc = scratch.get();
-                    if (sc.length < head.live()) { sc = new float[Math.max(head.live(), sc.length * 2)]; scratch.set(sc); }
+                    int need = head.scratchSize(group);
+                    if (sc.length < need) { sc = new float[Math.max(need, sc.length * 2)]; scratch.set(sc); }
                     head.attend(q, i * qDim + g * group * hd, group, rowPos[i], scale, att, i * qDim + g * group * hd, sc);
                 }
             });

@@ -1,0 +1,6 @@
+package dev.fastdms.cache;
+
+/** The KV cache would grow past its --kv-budget. */
+public class KvBudgetExceededException extends RuntimeException {
+    public KvBudgetExceededException(String message) { super(message); }
+}
