@@ -29,6 +29,10 @@ public final class HeadKv {
     private final KvBudget budget;
     private int[] positions = new int[0];
     private boolean[] evicted = new boolean[0];
+    /** Per-slot statistic for training-free policies (attention mass, key norm); null when none is tracked. */
+    private float[] score;
+    private ScoreMode scoreMode = ScoreMode.NONE;
+    private int scoreFrom = Integer.MIN_VALUE;
     private int live;
     private long seen;
     // Tokens not yet past the window, oldest first: pendingSlot[(head + i) % cap] is the slot of position pendingStart + i.
@@ -49,6 +53,25 @@ public final class HeadKv {
         this.budget = budget;
     }
 
+    /** What {@link #attend} and {@link #append} record per slot for a training-free eviction policy. */
+    public enum ScoreMode {
+        NONE,
+        /** Attention weight from the latest query, averaged over the group's query heads (TOVA). */
+        LAST_ATTENTION,
+        /** Attention weights summed over queries at positions >= scoreFrom, averaged over heads (H2O, SnapKV). */
+        ACCUMULATED_ATTENTION,
+        /** The L2 norm of the key (KNorm). */
+        KEY_NORM
+    }
+
+    public void trackScores(ScoreMode mode, int fromQuery) {
+        this.scoreMode = mode;
+        this.scoreFrom = fromQuery;
+        if (mode != ScoreMode.NONE && score == null) score = new float[positions.length];
+    }
+
+    public float score(int slot) { return score == null ? 0f : score[slot]; }
+
     public int headDim() { return headDim; }
     public int live() { return live; }
     public long seen() { return seen; }
@@ -67,6 +90,7 @@ public final class HeadKv {
         values.put(slot, v, vOff);
         positions[slot] = pos;
         evicted[slot] = false;
+        if (score != null) score[slot] = scoreMode == ScoreMode.KEY_NORM ? (float) Math.sqrt(dot(k, kOff, k, kOff, headDim)) : 0f;
         if (pendingCount == pendingSlot.length) {
             int[] n = new int[pendingSlot.length * 2];
             for (int i = 0; i < pendingCount; i++) n[i] = pendingSlot[(pendingHead + i) % pendingSlot.length];
@@ -114,6 +138,7 @@ public final class HeadKv {
             int p = positions[last];
             positions[slot] = p;
             evicted[slot] = evicted[last];
+            if (score != null) score[slot] = score[last];
             int i = p - pendingStart;
             if (i >= 0 && i < pendingCount) pendingSlot[(pendingHead + i) % pendingSlot.length] = slot;
         }
@@ -128,6 +153,7 @@ public final class HeadKv {
         values.grow(cap);
         positions = Arrays.copyOf(positions, cap);
         evicted = Arrays.copyOf(evicted, cap);
+        if (score != null) score = Arrays.copyOf(score, cap);
     }
 
     /** Gives this head's blocks back to the budget (the sequence is finished). */
@@ -173,6 +199,14 @@ public final class HeadKv {
             float inv = 1f / sum;
             for (int s = 0; s < n; s++) scratch[base + s] *= inv;
         }
+        if (score != null && (scoreMode == ScoreMode.LAST_ATTENTION || scoreMode == ScoreMode.ACCUMULATED_ATTENTION) && q >= scoreFrom) {
+            boolean last = scoreMode == ScoreMode.LAST_ATTENTION;
+            for (int s = 0; s < n; s++) {
+                float m = 0f;
+                for (int h = 0; h < nQ; h++) m += scratch[h * n + s];
+                score[s] = (last ? 0f : score[s]) + m / nQ;
+            }
+        }
         // pass 2: weighted values
         float[] vf = values.floats();
         for (int s = 0; s < n; s++) {
@@ -212,6 +246,7 @@ public final class HeadKv {
 
     /** Bytes allocated: payload (keys, values, their scales) and per-slot metadata (position, flag), plus the window ring. */
     public long bytesAllocated() {
-        return keys.bytes() + values.bytes() + positions.length * 4L + evicted.length + pendingSlot.length * 4L;
+        return keys.bytes() + values.bytes() + positions.length * 4L + evicted.length + pendingSlot.length * 4L
+                + (score == null ? 0 : score.length * 4L);
     }
 }

@@ -26,10 +26,7 @@ abstract sealed class KvStore permits KvStore.F32, KvStore.Half, KvStore.Fp8, Kv
             case F16 -> new Half(dim, false);
             case BF16 -> new Half(dim, true);
             case FP8_E4M3 -> new Fp8(dim);
-            case Q8 -> {
-                if (dim % Q8.BLOCK != 0) throw new IllegalArgumentException("Q8 KV needs a head dimension divisible by " + Q8.BLOCK + ", got " + dim);
-                yield new Q8(dim);
-            }
+            case Q8 -> new Q8(dim);
         };
     }
 
@@ -166,13 +163,16 @@ abstract sealed class KvStore permits KvStore.F32, KvStore.Half, KvStore.Fp8, Kv
         }
     }
 
-    /** int8 with one float scale per block of 32 values (absmax / 127), like ggml's Q8_0. */
+    /**
+     * int8 with one float scale per block of 32 values (absmax / 127), like ggml's Q8_0; a head dimension that is
+     * not a multiple of 32 gets one block per row.
+     */
     static final class Q8 extends KvStore {
-        static final int BLOCK = 32;
+        final int BLOCK;
         byte[] a = new byte[0];
         float[] scale = new float[0];
         final int blocks;
-        Q8(int dim) { super(dim); blocks = dim / BLOCK; }
+        Q8(int dim) { super(dim); BLOCK = dim % 32 == 0 ? 32 : dim; blocks = dim / BLOCK; }
         @Override int rowBytes() { return dim + 4 * blocks; }
         @Override void grow(int c) { a = Arrays.copyOf(a, c * dim); scale = Arrays.copyOf(scale, c * blocks); capacity = c; }
 
@@ -191,11 +191,12 @@ abstract sealed class KvStore permits KvStore.F32, KvStore.Half, KvStore.Fp8, Kv
         void decode(int slot, float[] dst, int off) {
             for (int b = 0; b < blocks; b++) {
                 FloatVector s = FloatVector.broadcast(F, scale[slot * blocks + b]);
-                int o = slot * dim + b * BLOCK;
-                for (int i = 0; i < BLOCK; i += 8) {
+                int o = slot * dim + b * BLOCK, i = 0;
+                for (; i + 8 <= BLOCK; i += 8) {
                     ((FloatVector) ByteVector.fromArray(ByteVector.SPECIES_64, a, o + i).convertShape(VectorOperators.B2F, F, 0)).mul(s)
                             .intoArray(dst, off + b * BLOCK + i);
                 }
+                for (; i < BLOCK; i++) dst[off + b * BLOCK + i] = a[o + i] * scale[slot * blocks + b];
             }
         }
 

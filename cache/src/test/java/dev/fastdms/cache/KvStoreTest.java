@@ -71,6 +71,17 @@ class KvStoreTest {
         assertEquals(8L * s.rowBytes(), s.bytes());
     }
 
+    @Test
+    void q8WithAHeadDimensionBelow32UsesOneBlockPerRow() {
+        KvStore s = KvStore.of(KvDtype.Q8, 8);
+        s.grow(1);
+        float[] x = {1f, -2f, 0.5f, 3f, -0.25f, 0f, 2.5f, -3.5f}, y = new float[8];
+        s.put(0, x, 0);
+        s.decode(0, y, 0);
+        for (int i = 0; i < 8; i++) assertEquals(x[i], y[i], 3.5 / 127 / 2 * 1.0001);
+        assertEquals(8 + 4, s.rowBytes());
+    }
+
     static float blockMax(float[] x, int i) {
         int b = i / 32 * 32;
         float m = 0;

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.fastdms.cache.DmsConfig;
+import dev.fastdms.cache.EvictionPolicy;
 import dev.fastdms.cache.KvDtype;
 import dev.fastdms.model.Engine;
 import dev.fastdms.model.KvSettings;
@@ -24,7 +25,8 @@ import java.util.concurrent.Callable;
         description = {"Quality of a compressed KV cache against the full cache: perplexity of both, mean KL(full || compressed)",
                 "per token, greedy token match, measured compression ratio and KV bytes, over sliding windows.",
                 "Configurations: the model options (--kv-policy, --dms-*, --kv-dtype) and each --compare SPEC, e.g.",
-                "  --compare dms:w=256  --compare dms:w=16,scale=100,offset=5,conv=fastdms,dtype=fp8  --compare none:dtype=q8"})
+                "  --compare dms:w=256  --compare dms:w=16,scale=100,offset=5,conv=fastdms,dtype=fp8  --compare none:dtype=q8",
+                "  --compare knorm:cr=4  --compare tova:tokens=128  --compare h2o:cr=8,dtype=fp8  --compare snapkv:cr=2  --compare sink-window:cr=4"})
 final class EvalCommand implements Callable<Integer> {
     @Mixin ModelOptions model = new ModelOptions();
 
@@ -40,7 +42,7 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--max-tokens", paramLabel = "N", description = "Score only the first N tokens of the input.")
     Integer maxTokens;
 
-    @Option(names = "--compare", paramLabel = "SPEC", arity = "1..*", description = "Extra configurations: POLICY[:key=value,...] with keys w, scale, offset, conv, dtype.")
+    @Option(names = "--compare", paramLabel = "SPEC", arity = "1..*", description = "Extra configurations: POLICY[:key=value,...] with keys w, scale, offset, conv (dms), cr, tokens (training-free), dtype.")
     List<String> compare = new ArrayList<>();
 
     @Option(names = "--json", description = "Print {\"results\":[...]} as JSON.")
@@ -62,10 +64,10 @@ final class EvalCommand implements Callable<Integer> {
             KvSettings base = engine.kvSettings();
             boolean explicitBase = model.kvPolicy != null || model.kvDtype != null || model.dmsWindow != null
                     || model.dmsAlphaScale != null || model.dmsAlphaOffset != null || model.dmsConvention != null;
-            if (explicitBase || compare.isEmpty()) configs.add(new Evaluator.Config(describe(base), () -> tf.newSequence(base.dtype(), base.dms())));
+            if (explicitBase || compare.isEmpty()) configs.add(new Evaluator.Config(base.describe(), () -> tf.newSequence(base)));
             for (String spec : compare) {
                 KvSettings k = parseSpec(spec, engine.config().dms());
-                configs.add(new Evaluator.Config(spec, () -> tf.newSequence(k.dtype(), k.dms())));
+                configs.add(new Evaluator.Config(spec, () -> tf.newSequence(k)));
             }
             var progress = Progress.forTask(model.noProgress);
             int windows = ids.length <= ctx ? 1 : 1 + (ids.length - ctx + s - 1) / s;
@@ -122,20 +124,15 @@ final class EvalCommand implements Callable<Integer> {
         return engine.encodePrompt(Files.readString(text));
     }
 
-    static String describe(KvSettings k) {
-        String dt = k.dtype().name().toLowerCase();
-        if (k.dms() == null) return "none:dtype=" + dt;
-        DmsConfig d = k.dms();
-        return "dms:w=" + d.window() + ",scale=" + d.alphaScale() + ",offset=" + d.alphaOffset() + ",conv="
-                + d.convention().name().toLowerCase() + ",dtype=" + dt;
-    }
 
     /** POLICY[:key=value,...] on top of the checkpoint's DMS parameters. */
     static KvSettings parseSpec(String spec, DmsConfig checkpoint) {
         String[] head = spec.split(":", 2);
         String policy = head[0].trim().toLowerCase();
-        if (!policy.equals("none") && !policy.equals("dms")) throw new IllegalArgumentException("--compare " + spec + ": unknown policy " + policy + " (none or dms)");
-        Integer w = null; Float sc = null, off = null; DmsConfig.Convention conv = null; KvDtype dt = KvDtype.F32;
+        if (!KvSettings.POLICIES.contains(policy)) {
+            throw new IllegalArgumentException("--compare " + spec + ": unknown policy " + policy + " (" + String.join(", ", KvSettings.POLICIES) + ")");
+        }
+        Integer w = null, tokens = null; Float sc = null, off = null; Double cr = null; DmsConfig.Convention conv = null; KvDtype dt = KvDtype.F32;
         if (head.length > 1 && !head[1].isBlank()) {
             for (String kv : head[1].split(",")) {
                 String[] p = kv.split("=", 2);
@@ -148,14 +145,26 @@ final class EvalCommand implements Callable<Integer> {
                         case "offset" -> off = Float.parseFloat(val);
                         case "conv" -> conv = DmsConfig.Convention.valueOf(val.toUpperCase());
                         case "dtype" -> dt = ModelOptions.parseDtype(val);
-                        default -> throw new IllegalArgumentException("--compare " + spec + ": unknown key " + key + " (w, scale, offset, conv, dtype)");
+                        case "cr" -> cr = Double.parseDouble(val);
+                        case "tokens" -> tokens = Integer.parseInt(val);
+                        default -> throw new IllegalArgumentException("--compare " + spec + ": unknown key " + key + " (w, scale, offset, conv, dtype, cr, tokens)");
                     }
                 } catch (NumberFormatException e) {
                     throw new IllegalArgumentException("--compare " + spec + ": bad number " + val);
+                } catch (IllegalArgumentException e) {
+                    if (e.getMessage() != null && e.getMessage().startsWith("--compare")) throw e;
+                    throw new IllegalArgumentException("--compare " + spec + ": bad value " + val);
                 }
             }
         }
         if (w != null && w < 0) throw new IllegalArgumentException("--compare " + spec + ": window must be >= 0");
+        EvictionPolicy.Kind kind = KvSettings.policyKind(policy);
+        if (kind != null) {
+            if (cr == null && tokens == null) throw new IllegalArgumentException("--compare " + spec + ": " + policy + " needs cr= or tokens=");
+            if (cr != null && !(cr >= 1)) throw new IllegalArgumentException("--compare " + spec + ": cr must be >= 1");
+            if (tokens != null && tokens < 1) throw new IllegalArgumentException("--compare " + spec + ": tokens must be >= 1");
+            return new KvSettings(dt, null, EvictionPolicy.Spec.of(kind, cr == null ? 0 : cr, tokens == null ? 0 : tokens), null);
+        }
         return new KvSettings(dt, KvSettings.resolveDms(policy, checkpoint, new KvSettings.DmsOverrides(w, sc, off, conv)));
     }
 }

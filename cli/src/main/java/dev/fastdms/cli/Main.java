@@ -52,6 +52,7 @@ public final class Main implements Runnable {
     static int exitCode(Throwable ex) {
         if (ex instanceof ModelFormatException) return 3;
         if (ex instanceof ContextOverflowException) return 4;
+        if (ex instanceof dev.fastdms.cache.KvBudgetExceededException) return 5;
         if (ex instanceof IllegalArgumentException) return 2;
         return 1;
     }

@@ -30,8 +30,19 @@ public final class ModelOptions {
     @Option(names = "--kv-dtype", paramLabel = "TYPE", description = "KV cache element type: f32, f16, bf16, fp8, q8 (default f32).")
     String kvDtype;
 
-    @Option(names = "--kv-policy", paramLabel = "NAME", description = "none or dms (default: dms when the checkpoint carries DMS parameters or a --dms-* flag is given).")
+    @Option(names = "--kv-policy", paramLabel = "NAME", description = {"none, dms, sink-window, knorm, tova, h2o or snapkv.",
+            "Default: dms when the checkpoint carries DMS parameters or a --dms-* flag is given, else none.",
+            "The training-free policies need --kv-target-cr or --kv-tokens."})
     String kvPolicy;
+
+    @Option(names = "--kv-target-cr", paramLabel = "CR", description = "Training-free policies: keep tokens seen / CR per head.")
+    Double kvTargetCr;
+
+    @Option(names = "--kv-tokens", paramLabel = "N", description = "Training-free policies: keep at most N tokens per head.")
+    Integer kvTokens;
+
+    @Option(names = "--kv-budget", paramLabel = "BYTES", description = "Fail cleanly when the KV cache would pass this many bytes (suffixes K, M, G).")
+    String kvBudget;
 
     @Option(names = "--dms-window", paramLabel = "W", description = "DMS delayed-eviction window in tokens.")
     Integer dmsWindow;
@@ -64,8 +75,13 @@ public final class ModelOptions {
                 throw new IllegalArgumentException("unknown --backend " + backend + " (jvm, opencl, ptx or spirv)");
             }
         }
-        if (kvPolicy != null && !java.util.Set.of("none", "dms").contains(kvPolicy)) {
-            throw new IllegalArgumentException("unknown --kv-policy " + kvPolicy + " (none or dms)");
+        if (kvPolicy != null && !KvSettings.POLICIES.contains(kvPolicy)) {
+            throw new IllegalArgumentException("unknown --kv-policy " + kvPolicy + " (" + String.join(", ", KvSettings.POLICIES) + ")");
+        }
+        if (kvTargetCr != null && !(kvTargetCr >= 1)) throw new IllegalArgumentException("--kv-target-cr must be >= 1");
+        if (kvTokens != null && kvTokens < 1) throw new IllegalArgumentException("--kv-tokens must be >= 1");
+        if ((kvTargetCr != null || kvTokens != null) && (kvPolicy == null || KvSettings.policyKind(kvPolicy) == null)) {
+            throw new IllegalArgumentException("--kv-target-cr and --kv-tokens go with a training-free --kv-policy (sink-window, knorm, tova, h2o, snapkv)");
         }
         DmsConfig.Convention conv = null;
         if (dmsConvention != null) {
@@ -77,7 +93,23 @@ public final class ModelOptions {
         }
         if (dmsWindow != null && dmsWindow < 0) throw new IllegalArgumentException("--dms-window must be >= 0");
         return new Engine.Options(m, tokenizer, ctx == null ? 0 : ctx, threads == null ? 0 : threads, backend,
-                parseDtype(kvDtype), kvPolicy, new KvSettings.DmsOverrides(dmsWindow, dmsAlphaScale, dmsAlphaOffset, conv));
+                parseDtype(kvDtype), kvPolicy, new KvSettings.DmsOverrides(dmsWindow, dmsAlphaScale, dmsAlphaOffset, conv),
+                kvTargetCr == null ? 0 : kvTargetCr, kvTokens == null ? 0 : kvTokens, parseBytes(kvBudget));
+    }
+
+    static long parseBytes(String s) {
+        if (s == null) return 0;
+        String t = s.trim().toUpperCase().replace("IB", "").replace("B", "");
+        long mul = 1;
+        if (t.endsWith("K")) mul = 1L << 10; else if (t.endsWith("M")) mul = 1L << 20; else if (t.endsWith("G")) mul = 1L << 30;
+        if (mul > 1) t = t.substring(0, t.length() - 1);
+        try {
+            double v = Double.parseDouble(t);
+            if (!(v > 0)) throw new NumberFormatException();
+            return (long) (v * mul);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("bad --kv-budget " + s + " (bytes, e.g. 512M or 2G)");
+        }
     }
 
     static KvDtype parseDtype(String s) {

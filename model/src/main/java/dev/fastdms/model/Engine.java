@@ -1,6 +1,8 @@
 package dev.fastdms.model;
 
 import dev.fastdms.cache.DmsConfig;
+import dev.fastdms.cache.EvictionPolicy;
+import dev.fastdms.cache.KvBudget;
 import dev.fastdms.cache.KvDtype;
 import dev.fastdms.model.format.ModelFile;
 import dev.fastdms.model.format.ModelLoader;
@@ -24,9 +26,9 @@ public final class Engine implements AutoCloseable {
      * @param kvPolicy "none", "dms" or null (DMS when the checkpoint carries it or a DMS override is given)
      */
     public record Options(Path model, Path tokenizer, int ctx, int threads, String backend, KvDtype kvDtype,
-                          String kvPolicy, KvSettings.DmsOverrides dms) {
+                          String kvPolicy, KvSettings.DmsOverrides dms, double targetCr, int budgetTokens, long budgetBytes) {
         public static Options of(Path model) {
-            return new Options(model, null, 0, 0, "jvm", KvDtype.F32, null, null);
+            return new Options(model, null, 0, 0, "jvm", KvDtype.F32, null, null, 0, 0, 0);
         }
     }
 
@@ -64,14 +66,23 @@ public final class Engine implements AutoCloseable {
                 }
                 c = c.withContextLength(o.ctx());
             }
-            DmsConfig dms = KvSettings.resolveDms(o.kvPolicy(), c.dms(), o.dms());
+            EvictionPolicy.Kind kind = o.kvPolicy() == null ? null : KvSettings.policyKind(o.kvPolicy());
+            DmsConfig dms = kind != null ? null : KvSettings.resolveDms(o.kvPolicy(), c.dms(), o.dms());
+            EvictionPolicy.Spec policy = null;
+            if (kind != null) {
+                if (o.targetCr() <= 0 && o.budgetTokens() <= 0) {
+                    throw new IllegalArgumentException("--kv-policy " + o.kvPolicy() + " needs --kv-target-cr or --kv-tokens");
+                }
+                policy = EvictionPolicy.Spec.of(kind, o.targetCr(), o.budgetTokens());
+            }
+            KvBudget budget = o.budgetBytes() > 0 ? new KvBudget(o.budgetBytes()) : null;
             progress.start("load", c.layers());
             Weights w = new Weights(file);
             progress.advance(c.layers());
             progress.end();
             Tokenizer tok = o.tokenizer() != null ? Tokenizers.load(o.tokenizer()) : Tokenizers.forModel(file);
             ChatFormat chat = tok == null ? null : ChatFormat.forTokenizer(tok, file.metadata());
-            return new Engine(file, c, new Transformer(c, w, MAX_ROWS), tok, chat, new KvSettings(o.kvDtype(), dms));
+            return new Engine(file, c, new Transformer(c, w, MAX_ROWS), tok, chat, new KvSettings(o.kvDtype(), dms, policy, budget));
         } catch (RuntimeException e) {
             file.close();
             throw e;
@@ -86,7 +97,7 @@ public final class Engine implements AutoCloseable {
     public Tokenizer tokenizer() { return tokenizer; }
     public ChatFormat chatFormat() { return chatFormat; }
 
-    public Sequence newSequence() { return transformer.newSequence(kv.dtype(), kv.dms()); }
+    public Sequence newSequence() { return transformer.newSequence(kv); }
 
     private Tokenizer requireTokenizer() {
         if (tokenizer == null) throw new IllegalArgumentException(file.path() + " has no tokenizer (pass --tokenizer FILE)");

@@ -2,6 +2,7 @@ package dev.fastdms.model;
 
 import dev.fastdms.cache.CompactKvCache;
 import dev.fastdms.cache.DmsConfig;
+import dev.fastdms.cache.EvictionPolicy;
 
 /**
  * One generation stream: its compacted KV cache, the next position, and the DMS rule that governs eviction in it
@@ -14,13 +15,18 @@ public final class Sequence {
 
     final CompactKvCache cache;
     final DmsConfig dms;
+    final EvictionPolicy policy;   // training-free eviction, or null
     int position;
+    int promptEnd = -1;            // first position after the first prompt (SnapKV compresses there)
     DmsObserver observer;
 
-    Sequence(CompactKvCache cache, DmsConfig dms) {
+    Sequence(CompactKvCache cache, DmsConfig dms, EvictionPolicy policy) {
         this.cache = cache;
         this.dms = dms;
+        this.policy = policy;
     }
+
+    public EvictionPolicy policy() { return policy; }
 
     public CompactKvCache cache() { return cache; }
     public DmsConfig dms() { return dms; }

@@ -2,6 +2,7 @@ package dev.fastdms.model;
 
 import dev.fastdms.cache.CompactKvCache;
 import dev.fastdms.cache.DmsConfig;
+import dev.fastdms.cache.EvictionPolicy;
 import dev.fastdms.cache.HeadKv;
 import dev.fastdms.cache.KvDtype;
 import dev.fastdms.model.tensor.FloatTensor;
@@ -58,8 +59,16 @@ public final class Transformer {
 
     /** A new empty sequence whose cache stores {@code dtype} and evicts by {@code dms} (null: never). */
     public Sequence newSequence(KvDtype dtype, DmsConfig dms) {
-        int window = dms == null ? 0 : dms.window();
-        return new Sequence(new CompactKvCache(c.layers(), c.kvHeads(), c.headDim(), dtype, window), dms);
+        return newSequence(new KvSettings(dtype, dms));
+    }
+
+    /** A new empty sequence with the given KV storage and eviction settings. */
+    public Sequence newSequence(KvSettings kv) {
+        if (kv.dms() != null && kv.policy() != null) throw new IllegalArgumentException("DMS and a training-free policy cannot be combined");
+        int window = kv.dms() == null ? 0 : kv.dms().window();
+        CompactKvCache cache = new CompactKvCache(c.layers(), c.kvHeads(), c.headDim(), kv.dtype(), window,
+                CompactKvCache.DEFAULT_BLOCK_TOKENS, kv.budget());
+        return new Sequence(cache, kv.dms(), kv.policy() == null ? null : new EvictionPolicy(kv.policy()));
     }
 
     /**
@@ -76,6 +85,10 @@ public final class Transformer {
     public void forward(Sequence s, int[] tokens, int off, int len, float[] logits, boolean allLogits, ProgressListener progress) {
         if (s.position + len > c.contextLength()) {
             throw new ContextOverflowException("context overflow: " + (s.position + len) + " tokens exceed the context of " + c.contextLength());
+        }
+        if (s.policy != null && s.promptEnd < 0) {
+            s.promptEnd = s.position + len;
+            for (int l = 0; l < c.layers(); l++) for (int g = 0; g < c.kvHeads(); g++) s.policy.prepare(s.cache.head(l, g), s.promptEnd);
         }
         for (int done = 0; done < len; ) {
             int n = Math.min(maxRows, len - done);
@@ -148,16 +161,24 @@ public final class Transformer {
             }
             int group = c.groupSize();
             float scale = (float) (1.0 / Math.sqrt(hd));
-            Parallel.forRange(n * c.kvHeads(), 1, (lo, hi) -> {
-                for (int t = lo; t < hi; t++) {
-                    int i = t / c.kvHeads(), g = t % c.kvHeads();
-                    HeadKv head = rowSeq[i].cache.head(layer, g);
-                    float[] sc = scratch.get();
-                    int need = head.scratchSize(group);
-                    if (sc.length < need) { sc = new float[Math.max(need, sc.length * 2)]; scratch.set(sc); }
-                    head.attend(q, i * qDim + g * group * hd, group, rowPos[i], scale, att, i * qDim + g * group * hd, sc);
+            // One thread per KV head (rows inner): a head's per-slot statistics are updated by one thread only.
+            Parallel.forRange(c.kvHeads(), 1, (lo, hi) -> {
+                for (int g = lo; g < hi; g++) {
+                    for (int i = 0; i < n; i++) {
+                        HeadKv head = rowSeq[i].cache.head(layer, g);
+                        float[] sc = scratch.get();
+                        int need = head.scratchSize(group);
+                        if (sc.length < need) { sc = new float[Math.max(need, sc.length * 2)]; scratch.set(sc); }
+                        head.attend(q, i * qDim + g * group * hd, group, rowPos[i], scale, att, i * qDim + g * group * hd, sc);
+                    }
                 }
             });
+            // Training-free policies evict after the step, once per sequence.
+            for (int i = 0; i < n; i++) {
+                Sequence s = rowSeq[i];
+                if (s.policy == null || (i + 1 < n && rowSeq[i + 1] == s)) continue;
+                for (int g = 0; g < c.kvHeads(); g++) s.policy.enforce(s.cache.head(layer, g), rowPos[i] + 1, s.promptEnd);
+            }
             // Free now what no later query can see, so memory shrinks right after a prefill, not a step later.
             for (int i = 0; i < n; i++) {
                 Sequence s = rowSeq[i];
