@@ -9,7 +9,9 @@ import dev.fastdms.cache.DmsConfig;
  * {@code output_norm.weight}, {@code output.weight} (absent when tied), optional {@code rope_freqs.weight}
  * [headDim/2], and per layer {@code blk.N.} + {@code attn_norm, attn_q [heads*headDim, dim], attn_k, attn_v,
  * attn_output [dim, heads*headDim], ffn_norm, ffn_gate [ffn, dim], ffn_up, ffn_down [dim, ffn]} + {@code .weight},
- * and for Qwen3 {@code attn_q_norm.weight, attn_k_norm.weight} [headDim]. Shapes are row-major.
+ * and for Qwen3 {@code attn_q_norm.weight, attn_k_norm.weight} [headDim]; DMS adapter checkpoints add
+ * {@code dms_alpha.weight} [kvHeads, dim], optional {@code dms_alpha.bias} [kvHeads] and {@code dms_alpha_norm.weight}
+ * [dim]. Shapes are row-major.
  *
  * @param ropeHalf      true when RoPE rotates the two halves of a head (HF checkpoints, Qwen3 GGUF: "NeoX" style);
  *                      false when it rotates adjacent pairs (Llama GGUF, whose q/k rows were permuted, and llama2.c)

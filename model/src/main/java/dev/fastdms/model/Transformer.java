@@ -50,6 +50,7 @@ public final class Transformer {
         ropeCos = new float[maxRows * half];
         ropeSin = new float[maxRows * half];
         rowSeq = new Sequence[maxRows];
+        adapterIn = new float[c.dim()];
         rowPos = new int[maxRows];
     }
 
@@ -219,27 +220,38 @@ public final class Transformer {
 
     private boolean[] pendingEvict = new boolean[0];
     private float[] logitsTmp = new float[0];
+    private float[] adapterIn = new float[0];
 
     /**
-     * DMS: before RoPE, reads the borrowed channel (last channel of the first query head of each KV group) into the
-     * eviction decision, then zeroes it; after RoPE, zeroes it again (RoPE mixes it with its partner channel).
+     * DMS decisions. Borrowed-neuron checkpoints: before RoPE, the last channel of the first query head of each KV
+     * group gives the decision and is then zeroed; after RoPE it is zeroed again (RoPE mixes it with its partner).
+     * Adapter checkpoints (a separate projection): the decision is scale * proj(RMSNorm(x)) - offset on the layer's
+     * input x, and no query channel is touched.
      */
     private void dmsDecideAndZero(int layer, int n, boolean beforeRope) {
-        int hd = c.headDim(), qDim = c.qDim(), group = c.groupSize(), kvh = c.kvHeads();
+        int hd = c.headDim(), qDim = c.qDim(), group = c.groupSize(), kvh = c.kvHeads(), dim = c.dim();
         if (pendingEvict.length < n * kvh) pendingEvict = new boolean[n * kvh];
+        boolean adapter = w.dmsAlpha != null;
         for (int i = 0; i < n; i++) {
             Sequence s = rowSeq[i];
             if (s.dms == null) continue;
+            if (adapter && beforeRope) rmsnorm(adapterIn, 0, x, i * dim, w.dmsAlphaNorm[layer], dim);
             for (int g = 0; g < kvh; g++) {
                 int idx = i * qDim + g * group * hd + hd - 1;
                 if (beforeRope) {
-                    boolean evict = s.dms.evicts(q[idx]);
+                    boolean evict;
+                    if (adapter) {
+                        float z = w.dmsAlphaBias[layer][g];
+                        for (int j = 0; j < dim; j++) z += w.dmsAlpha[layer][g * dim + j] * adapterIn[j];
+                        evict = s.dms.evicts(z);
+                    } else {
+                        evict = s.dms.evicts(q[idx]);
+                    }
                     pendingEvict[i * kvh + g] = evict;
-                    // NVIDIA convention: token p decides for p-1, which is already in the cache.
                     int decided = s.dms.convention() == DmsConfig.Convention.NVIDIA ? rowPos[i] - 1 : rowPos[i];
                     if (decided >= 0 && s.observer != null) s.observer.decided(layer, g, decided, evict);
                 }
-                q[idx] = 0f;
+                if (!adapter) q[idx] = 0f;
             }
         }
     }

@@ -17,6 +17,9 @@ public final class Weights {
     public final float[] outputNorm;
     public final FloatTensor output;           // [vocab, dim]; the embedding when tied
     public final float[] ropeFreqFactors;      // GGUF rope_freqs (llama3 scaling divisors) or null
+    /** DMS adapter variant: decision projection [kvHeads][dim], its bias and the RMSNorm before it; null without. */
+    public final float[][] dmsAlpha, dmsAlphaNorm;
+    public final float[][] dmsAlphaBias;
 
     public Weights(ModelFile file) {
         ModelConfig c = file.config();
@@ -47,6 +50,19 @@ public final class Weights {
         outputNorm = vector(file, "output_norm.weight", c.dim());
         RawTensor out = file.optionalTensor("output.weight");
         output = out == null ? tokenEmbedding : matrix(file, "output.weight", c.vocabSize(), c.dim());
+        if (file.optionalTensor("blk.0.dms_alpha.weight") != null) {
+            dmsAlpha = new float[L][];
+            dmsAlphaNorm = new float[L][];
+            dmsAlphaBias = new float[L][];
+            for (int l = 0; l < L; l++) {
+                String p = "blk." + l + ".";
+                dmsAlpha[l] = vector(file, p + "dms_alpha.weight", c.kvHeads() * c.dim());
+                dmsAlphaNorm[l] = vector(file, p + "dms_alpha_norm.weight", c.dim());
+                dmsAlphaBias[l] = file.optionalTensor(p + "dms_alpha.bias") == null ? new float[c.kvHeads()] : vector(file, p + "dms_alpha.bias", c.kvHeads());
+            }
+        } else {
+            dmsAlpha = dmsAlphaNorm = dmsAlphaBias = null;
+        }
         RawTensor rf = file.optionalTensor("rope_freqs.weight");
         ropeFreqFactors = rf == null ? null : vector(file, "rope_freqs.weight", c.headDim() / 2);
     }

@@ -36,7 +36,11 @@ final class HuggingFace {
             Map.entry("post_attention_layernorm.weight", "ffn_norm.weight"),
             Map.entry("mlp.gate_proj.weight", "ffn_gate.weight"),
             Map.entry("mlp.up_proj.weight", "ffn_up.weight"),
-            Map.entry("mlp.down_proj.weight", "ffn_down.weight"));
+            Map.entry("mlp.down_proj.weight", "ffn_down.weight"),
+            // DMS adapter variant (NVIDIA Model-Optimizer, dms_separate_alpha): decisions from a separate projection
+            Map.entry("self_attn.dms_proj_alpha.weight", "dms_alpha.weight"),
+            Map.entry("self_attn.dms_proj_alpha.bias", "dms_alpha.bias"),
+            Map.entry("self_attn.dms_proj_alpha_norm.weight", "dms_alpha_norm.weight"));
 
     static ModelFile open(Path dir) {
         Path cfgPath = dir.resolve("config.json");
