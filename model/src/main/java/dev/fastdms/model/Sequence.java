@@ -19,6 +19,7 @@ public final class Sequence {
     int position;
     int promptEnd = -1;            // first position after the first prompt (SnapKV compresses there)
     DmsObserver observer;
+    double forcedEvictFraction = -1; // benchmarking only: see forceEvictFraction
 
     Sequence(CompactKvCache cache, DmsConfig dms, EvictionPolicy policy) {
         this.cache = cache;
@@ -27,6 +28,50 @@ public final class Sequence {
     }
 
     public EvictionPolicy policy() { return policy; }
+
+    /**
+     * Benchmarking only: models with random weights make arbitrary DMS decisions, so instead a deterministic
+     * pseudo-random fraction of tokens (per layer and head) is flagged evictable — still through the real delayed
+     * eviction path. Negative restores the model's own decisions.
+     */
+    public void forceEvictFraction(double fraction) {
+        if (dms == null) throw new IllegalStateException("forcing an eviction fraction needs DMS on this sequence");
+        this.forcedEvictFraction = fraction;
+    }
+
+    /** The forced decision for (layer, head, token): a hash of the three below the fraction. */
+    boolean forcedDecision(int layer, int head, int pos) {
+        long h = (pos * 0x9E3779B97F4A7C15L) ^ ((long) layer << 40) ^ ((long) head << 20);
+        h ^= h >>> 31; h *= 0xBF58476D1CE4E5B9L; h ^= h >>> 29;
+        return (h >>> 11) * 0x1.0p-53 < forcedEvictFraction;
+    }
+
+    /**
+     * Benchmarking only: appends {@code tokens} tokens of random keys and values to every head without running the
+     * model (to measure decode at a depth the prefill would take too long to reach on a small machine). DMS flags
+     * follow the forced fraction through the real delayed-eviction path.
+     */
+    public void fillRandom(int tokens, long seed) {
+        java.util.SplittableRandom r = new java.util.SplittableRandom(seed);
+        int d = cache.headDim();
+        float[] k = new float[d], v = new float[d];
+        boolean nvidia = dms != null && dms.convention() == DmsConfig.Convention.NVIDIA;
+        for (int t = 0; t < tokens; t++) {
+            int pos = position + t;
+            for (int l = 0; l < cache.layers(); l++) {
+                for (int g = 0; g < cache.kvHeads(); g++) {
+                    for (int i = 0; i < d; i++) { k[i] = (float) r.nextGaussian(); v[i] = (float) r.nextGaussian(); }
+                    var head = cache.head(l, g);
+                    boolean evict = dms != null && forcedEvictFraction >= 0 && forcedDecision(l, g, nvidia ? pos - 1 : pos);
+                    if (evict && nvidia && pos > 0) head.markEvicted(pos - 1);
+                    head.reclaim(pos);
+                    head.append(pos, k, 0, v, 0);
+                    if (evict && !nvidia) head.markEvicted(pos);
+                }
+            }
+        }
+        position += tokens;
+    }
 
     public CompactKvCache cache() { return cache; }
     public DmsConfig dms() { return dms; }

@@ -247,6 +247,9 @@ public final class Transformer {
                     } else {
                         evict = s.dms.evicts(q[idx]);
                     }
+                    if (s.forcedEvictFraction >= 0) {
+                        evict = s.forcedDecision(layer, g, s.dms.convention() == DmsConfig.Convention.NVIDIA ? rowPos[i] - 1 : rowPos[i]);
+                    }
                     pendingEvict[i * kvh + g] = evict;
                     int decided = s.dms.convention() == DmsConfig.Convention.NVIDIA ? rowPos[i] - 1 : rowPos[i];
                     if (decided >= 0 && s.observer != null) s.observer.decided(layer, g, decided, evict);

@@ -1,0 +1,214 @@
+package dev.fastdms.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.fastdms.cache.KvDtype;
+import dev.fastdms.model.Engine;
+import dev.fastdms.model.KvSettings;
+import dev.fastdms.model.Sequence;
+import dev.fastdms.model.Transformer;
+import dev.fastdms.model.format.SyntheticModel;
+import dev.fastdms.model.tensor.GgmlType;
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.XYChart;
+import org.knowm.xchart.XYChartBuilder;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.PrintWriter;
+import java.lang.management.BufferPoolMXBean;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = {"Throughput and KV memory of the configured KV cache against the dense BF16 baseline of the same engine,",
+                "for each context length and batch size: c sequences are filled to the context, then decode --gen steps together.",
+                "Rows report prefill and decode tok/s (aggregate over the batch), live KV bytes (payload + metadata), the",
+                "dense-BF16 equivalent, measured CR, process memory, and the ratios against the dense row.",
+                "Synthetic models (--synthetic) have random weights, so their DMS decisions are arbitrary: use",
+                "--dms-evict-fraction (benchmarking only) to flag a deterministic pseudo-random fraction of tokens, still",
+                "through the real delayed-eviction path."})
+final class BenchCommand implements Callable<Integer> {
+    @Mixin ModelOptions model = new ModelOptions();
+
+    @Option(names = "--synthetic", paramLabel = "SHAPE", description = "Use a synthetic model of this shape (llama-3.2-1b, llama-3.2-3b, llama-3.1-8b, qwen3-8b), written once to the temp directory.")
+    String synthetic;
+
+    @Option(names = "--type", defaultValue = "q8_0", paramLabel = "TYPE", description = "Weight type of the synthetic model (default q8_0).")
+    String type;
+
+    @Option(names = "--contexts", split = ",", defaultValue = "1024", paramLabel = "N,...", description = "Context lengths to fill (default 1024).")
+    List<Integer> contexts;
+
+    @Option(names = "--gen", defaultValue = "32", paramLabel = "N", description = "Decode steps per row (default 32).")
+    int gen;
+
+    @Option(names = "--batch", split = ",", defaultValue = "1", paramLabel = "C,...", description = "Concurrent sequences (default 1).")
+    List<Integer> batch;
+
+    @Option(names = "--dms-evict-fraction", paramLabel = "F", description = "Benchmarking only: flag this fraction of tokens evictable (deterministic, per layer and head).")
+    Double evictFraction;
+
+    @Option(names = "--fill", defaultValue = "prefill", paramLabel = "HOW", description = "prefill (run the model over random tokens) or random (fill the caches with random keys/values: decode at depth without the prefill).")
+    String fill;
+
+    @Option(names = "--no-baseline", description = "Skip the dense BF16 baseline rows.")
+    boolean noBaseline;
+
+    @Option(names = "--json", description = "One JSON object per row.")
+    boolean json;
+
+    @Option(names = "--plot", paramLabel = "FILE.png", description = "Draw decode tok/s and KV GiB against context, compressed vs dense.")
+    Path plot;
+
+    @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
+
+    record Row(String config, int ctx, int batch, String fill, double prefillTps, double decodeTps, long kvBytes,
+               long denseBf16Bytes, double cr, long heapBytes, long offHeapBytes) {}
+
+    @Override
+    public Integer call() throws Exception {
+        if (!fill.equals("prefill") && !fill.equals("random")) throw new IllegalArgumentException("--fill must be prefill or random");
+        if (gen < 1) throw new IllegalArgumentException("--gen must be >= 1");
+        for (int c : contexts) if (c < 1) throw new IllegalArgumentException("--contexts must be positive");
+        for (int b : batch) if (b < 1 || b > Engine.MAX_ROWS) throw new IllegalArgumentException("--batch must be in 1.." + Engine.MAX_ROWS);
+        if (evictFraction != null && !(evictFraction >= 0 && evictFraction <= 1)) throw new IllegalArgumentException("--dms-evict-fraction must be in [0, 1]");
+        if (synthetic != null) model.model = syntheticModel();
+        if (evictFraction != null && model.kvPolicy == null) model.kvPolicy = "dms";
+        PrintWriter out = spec.commandLine().getOut();
+        List<Row> rows = new ArrayList<>();
+        try (Engine engine = Engine.open(model.toEngineOptions(), Progress.forLoad(model.noProgress))) {
+            int maxCtx = engine.config().contextLength();
+            for (int c : contexts) if (c + gen > maxCtx) throw new IllegalArgumentException("context " + c + " + --gen " + gen + " exceeds the model's context of " + maxCtx);
+            KvSettings kv = engine.kvSettings();
+            KvSettings dense = new KvSettings(KvDtype.BF16, null);
+            ObjectMapper om = new ObjectMapper();
+            if (!json) {
+                out.printf("model %s; fill=%s; gen=%d; config %s%s%n", engine.file().path().getFileName(), fill, gen, kv.describe(),
+                        evictFraction != null ? " (forced evict fraction " + evictFraction + ")" : "");
+                out.printf("%-34s %7s %5s %11s %11s %12s %12s %7s %10s %10s %9s %9s%n", "config", "ctx", "c", "prefill/s", "decode/s",
+                        "kv_bytes", "dense_bf16", "CR", "heap_MiB", "offheap", "kv_x", "speed_x");
+                out.flush();
+            }
+            for (int ctx : contexts) {
+                for (int c : batch) {
+                    Row base = noBaseline ? null : measure(engine, dense, "dense-bf16", ctx, c, null);
+                    Row row = measure(engine, kv, kv.describe(), ctx, c, evictFraction);
+                    for (Row r : base == null ? List.of(row) : List.of(base, row)) {
+                        rows.add(r);
+                        double kvX = base == null ? Double.NaN : (double) base.kvBytes() / r.kvBytes();
+                        double speedX = base == null ? Double.NaN : r.decodeTps() / base.decodeTps();
+                        if (json) {
+                            ObjectNode o = om.createObjectNode();
+                            o.put("config", r.config()).put("ctx", r.ctx()).put("batch", r.batch()).put("fill", r.fill())
+                                    .put("gen", gen).put("prefill_tokens_per_s", r.prefillTps()).put("decode_tokens_per_s", r.decodeTps())
+                                    .put("kv_bytes", r.kvBytes()).put("kv_bytes_dense_bf16", r.denseBf16Bytes())
+                                    .put("compression_ratio", r.cr()).put("heap_bytes", r.heapBytes()).put("offheap_bytes", r.offHeapBytes())
+                                    .put("kv_smaller_x", kvX).put("decode_faster_x", speedX);
+                            if (evictFraction != null && r != base) o.put("dms_evict_fraction", evictFraction);
+                            out.println(om.writeValueAsString(o));
+                        } else {
+                            out.printf("%-34s %7d %5d %11.1f %11.2f %12d %12d %7.2f %10.0f %10.0f %9.2f %9.2f%n", r.config(), r.ctx(), r.batch(),
+                                    r.prefillTps(), r.decodeTps(), r.kvBytes(), r.denseBf16Bytes(), r.cr(), r.heapBytes() / 1048576.0,
+                                    r.offHeapBytes() / 1048576.0, kvX, speedX);
+                        }
+                        out.flush();
+                    }
+                }
+            }
+        }
+        if (plot != null) plot(rows);
+        return 0;
+    }
+
+    private Path syntheticModel() throws Exception {
+        SyntheticModel.Shape s = switch (synthetic.toLowerCase()) {
+            case "llama-3.2-1b" -> SyntheticModel.Shape.LLAMA_3_2_1B;
+            case "llama-3.2-3b" -> SyntheticModel.Shape.LLAMA_3_2_3B;
+            case "llama-3.1-8b" -> SyntheticModel.Shape.LLAMA_3_1_8B;
+            case "qwen3-8b" -> SyntheticModel.Shape.QWEN3_8B;
+            default -> throw new IllegalArgumentException("unknown --synthetic " + synthetic + " (llama-3.2-1b, llama-3.2-3b, llama-3.1-8b, qwen3-8b)");
+        };
+        GgmlType t = switch (type.toLowerCase()) {
+            case "q8_0" -> GgmlType.Q8_0;
+            case "q4_0" -> GgmlType.Q4_0;
+            case "f16" -> GgmlType.F16;
+            case "bf16" -> GgmlType.BF16;
+            default -> throw new IllegalArgumentException("unknown --type " + type);
+        };
+        Path p = Path.of(System.getProperty("java.io.tmpdir"), "fastdms-synth-" + synthetic.toLowerCase() + "-" + type.toLowerCase() + ".gguf");
+        if (!Files.exists(p)) {
+            System.err.println("writing " + p + " (once)...");
+            Path tmp = Files.createTempFile(p.getParent(), "fastdms-synth", ".part");
+            SyntheticModel.write(tmp, s, t, null, 1);
+            Files.move(tmp, p, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        }
+        return p;
+    }
+
+    private Row measure(Engine engine, KvSettings kv, String name, int ctx, int c, Double fraction) {
+        Transformer tf = engine.transformer();
+        int vocab = engine.config().vocabSize();
+        Sequence[] seqs = new Sequence[c];
+        java.util.SplittableRandom r = new java.util.SplittableRandom(ctx * 31L + c);
+        long t0 = System.nanoTime();
+        for (int i = 0; i < c; i++) {
+            seqs[i] = tf.newSequence(kv);
+            if (fraction != null) seqs[i].forceEvictFraction(fraction);
+            if (fill.equals("random")) {
+                seqs[i].fillRandom(ctx, i + 1);
+            } else {
+                int[] prompt = new int[ctx];
+                for (int j = 0; j < ctx; j++) prompt[j] = r.nextInt(vocab);
+                tf.forward(seqs[i], prompt, 0, ctx, null, false);
+            }
+        }
+        double prefill = fill.equals("random") ? 0 : (double) ctx * c / ((System.nanoTime() - t0) / 1e9);
+        float[] logits = new float[c * vocab];
+        int[] toks = new int[c];
+        for (int i = 0; i < c; i++) toks[i] = r.nextInt(vocab);
+        // one warm-up step, then timed steps: each step advances every sequence by one token
+        tf.forwardRows(seqs, toks, c, logits, 0, true);
+        long t1 = System.nanoTime();
+        for (int s = 1; s < gen; s++) {
+            for (int i = 0; i < c; i++) toks[i] = dev.fastdms.model.Sampler.argmax(logits, i * vocab, vocab);
+            tf.forwardRows(seqs, toks, c, logits, 0, true);
+        }
+        double decode = (double) (gen - 1) * c / ((System.nanoTime() - t1) / 1e9);
+        long bytes = 0, dense = 0;
+        double cr = 0;
+        for (Sequence s : seqs) { bytes += s.cache().bytesAllocated(); dense += s.cache().denseBf16Bytes(); cr += s.cache().compressionRatio(); }
+        long heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
+        long off = 0;
+        for (BufferPoolMXBean b : ManagementFactory.getPlatformMXBeans(BufferPoolMXBean.class)) off += b.getMemoryUsed();
+        Row row = new Row(name, ctx, c, fill, prefill, decode, bytes, dense, cr / c, heap, off);
+        for (Sequence s : seqs) s.cache().release();
+        return row;
+    }
+
+    private void plot(List<Row> rows) throws Exception {
+        XYChart speed = new XYChartBuilder().width(900).height(420).title("decode tok/s vs context").xAxisTitle("context").yAxisTitle("tok/s").build();
+        XYChart mem = new XYChartBuilder().width(900).height(420).title("KV GiB vs context").xAxisTitle("context").yAxisTitle("GiB").build();
+        java.util.Map<String, List<Row>> byConfig = new java.util.LinkedHashMap<>();
+        for (Row r : rows) byConfig.computeIfAbsent(r.config() + " c=" + r.batch(), k -> new ArrayList<>()).add(r);
+        for (var e : byConfig.entrySet()) {
+            double[] x = e.getValue().stream().mapToDouble(Row::ctx).toArray();
+            speed.addSeries(e.getKey(), x, e.getValue().stream().mapToDouble(Row::decodeTps).toArray());
+            mem.addSeries(e.getKey(), x, e.getValue().stream().mapToDouble(r -> r.kvBytes() / (double) (1L << 30)).toArray());
+        }
+        var img = new java.awt.image.BufferedImage(900, 840, java.awt.image.BufferedImage.TYPE_INT_RGB);
+        var g = img.createGraphics();
+        speed.paint(g, 900, 420);
+        g.translate(0, 420);
+        mem.paint(g, 900, 420);
+        g.dispose();
+        javax.imageio.ImageIO.write(img, "png", plot.toFile());
+        System.err.println("wrote " + plot);
+    }
+}
