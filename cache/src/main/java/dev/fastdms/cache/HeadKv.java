@@ -35,6 +35,7 @@ public final class HeadKv {
     private int scoreFrom = Integer.MIN_VALUE;
     private int live;
     private long seen;
+    private long reserved; // bytes taken from the budget
     // Tokens not yet past the window, oldest first: pendingSlot[(head + i) % cap] is the slot of position pendingStart + i.
     private int[] pendingSlot = new int[16];
     private int pendingHead, pendingCount, pendingStart;
@@ -48,8 +49,8 @@ public final class HeadKv {
         this.headDim = headDim;
         this.blockTokens = blockTokens;
         this.window = window;
-        this.keys = KvStore.of(dtype, headDim);
-        this.values = KvStore.of(dtype, headDim);
+        this.keys = KvStore.of(dtype, headDim, blockTokens);
+        this.values = KvStore.of(dtype, headDim, blockTokens);
         this.budget = budget;
     }
 
@@ -76,7 +77,7 @@ public final class HeadKv {
     public int live() { return live; }
     public long seen() { return seen; }
     public int window() { return window; }
-    public int capacity() { return positions.length; }
+    public int capacity() { return keys.capacity; }
     public int position(int slot) { return positions[slot]; }
     public boolean isEvicted(int slot) { return evicted[slot]; }
 
@@ -84,7 +85,7 @@ public final class HeadKv {
     public int append(int pos, float[] k, int kOff, float[] v, int vOff) {
         if (pendingCount == 0) pendingStart = pos;
         else if (pos != pendingStart + pendingCount) throw new IllegalStateException("positions must be appended in order: expected " + (pendingStart + pendingCount) + ", got " + pos);
-        if (live == positions.length) grow();
+        if (live == keys.capacity) grow();
         int slot = live++;
         keys.put(slot, k, kOff);
         values.put(slot, v, vOff);
@@ -145,20 +146,26 @@ public final class HeadKv {
         return last;
     }
 
+    /** One more page of slots; the small per-slot arrays grow geometrically (amortised O(1) per token). */
     private void grow() {
-        int cap = positions.length + blockTokens;
-        long add = (long) blockTokens * (keys.rowBytes() + values.rowBytes() + 5);
+        long add = (long) blockTokens * (keys.rowBytes() + values.rowBytes() + 5 + (score == null ? 0 : 4));
         if (budget != null) budget.reserve(add);
-        keys.grow(cap);
-        values.grow(cap);
-        positions = Arrays.copyOf(positions, cap);
-        evicted = Arrays.copyOf(evicted, cap);
-        if (score != null) score = Arrays.copyOf(score, cap);
+        reserved += add;
+        keys.addPage();
+        values.addPage();
+        int cap = keys.capacity;
+        if (positions.length < cap) {
+            int n = Math.max(cap, positions.length + positions.length / 2);
+            positions = Arrays.copyOf(positions, n);
+            evicted = Arrays.copyOf(evicted, n);
+            if (score != null) score = Arrays.copyOf(score, n);
+        }
     }
 
     /** Gives this head's blocks back to the budget (the sequence is finished). */
     public void release() {
-        if (budget != null) budget.release((long) positions.length * (keys.rowBytes() + values.rowBytes() + 5));
+        if (budget != null) budget.release(reserved);
+        reserved = 0;
     }
 
     /** Floats of scratch {@link #attend} needs: scores for every query head plus one decoded row. */
@@ -171,7 +178,7 @@ public final class HeadKv {
      */
     public void attend(float[] query, int qOff, int nQ, int q, float scale, float[] out, int outOff, float[] scratch) {
         int n = live, row = nQ * n;
-        float[] kf = keys.floats();
+        boolean kInPlace = keys instanceof KvStore.F32, vInPlace = values instanceof KvStore.F32;
         // pass 1: scores
         for (int s = 0; s < n; s++) {
             if (!visible(s, q)) {
@@ -180,7 +187,7 @@ public final class HeadKv {
             }
             float[] kb;
             int ko;
-            if (kf != null) { kb = kf; ko = s * headDim; } else { keys.decode(s, scratch, row); kb = scratch; ko = row; }
+            if (kInPlace) { kb = keys.floatPage(s); ko = s % blockTokens * headDim; } else { keys.decode(s, scratch, row); kb = scratch; ko = row; }
             for (int h = 0; h < nQ; h++) scratch[h * n + s] = dot(query, qOff + h * headDim, kb, ko, headDim) * scale;
         }
         // softmax per head
@@ -208,14 +215,13 @@ public final class HeadKv {
             }
         }
         // pass 2: weighted values
-        float[] vf = values.floats();
         for (int s = 0; s < n; s++) {
             boolean any = false;
             for (int h = 0; h < nQ && !any; h++) any = scratch[h * n + s] != 0f;
             if (!any) continue;
             float[] vb;
             int vo;
-            if (vf != null) { vb = vf; vo = s * headDim; } else { values.decode(s, scratch, row); vb = scratch; vo = row; }
+            if (vInPlace) { vb = values.floatPage(s); vo = s % blockTokens * headDim; } else { values.decode(s, scratch, row); vb = scratch; vo = row; }
             for (int h = 0; h < nQ; h++) {
                 float w = scratch[h * n + s];
                 if (w != 0f) axpy(w, vb, vo, out, outOff + h * headDim, headDim);

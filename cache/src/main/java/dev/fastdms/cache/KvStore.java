@@ -10,61 +10,70 @@ import jdk.incubator.vector.VectorSpecies;
 import java.util.Arrays;
 
 /**
- * Rows of {@code dim} values (one key or one value per token slot) in one {@link KvDtype}. Attention reads a row by
- * decoding it into floats ({@link #decode}); F32 rows are read in place ({@link #floats}).
+ * Rows of {@code dim} values (one key or one value per token slot) in one {@link KvDtype}, stored in pages of
+ * {@code pageRows} rows: growing adds a page and copies nothing (growing one flat array by copying would cost time
+ * quadratic in the context). Attention reads a row by decoding it into floats ({@link #decode}); F32 rows are read in
+ * place ({@link #floatPage}).
  */
 abstract sealed class KvStore permits KvStore.F32, KvStore.Half, KvStore.Fp8, KvStore.Q8 {
     static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
-    final int dim;
+    final int dim, pageRows;
     int capacity;
 
-    KvStore(int dim) { this.dim = dim; }
+    KvStore(int dim, int pageRows) { this.dim = dim; this.pageRows = pageRows; }
 
-    static KvStore of(KvDtype t, int dim) {
+    static KvStore of(KvDtype t, int dim, int pageRows) {
         return switch (t) {
-            case F32 -> new F32(dim);
-            case F16 -> new Half(dim, false);
-            case BF16 -> new Half(dim, true);
-            case FP8_E4M3 -> new Fp8(dim);
-            case Q8 -> new Q8(dim);
+            case F32 -> new F32(dim, pageRows);
+            case F16 -> new Half(dim, pageRows, false);
+            case BF16 -> new Half(dim, pageRows, true);
+            case FP8_E4M3 -> new Fp8(dim, pageRows);
+            case Q8 -> new Q8(dim, pageRows);
         };
     }
 
     /** Bytes one row takes, scales included. */
     abstract int rowBytes();
 
-    abstract void grow(int newCapacity);
+    /** Adds one page of {@code pageRows} rows. */
+    abstract void addPage();
 
     abstract void put(int slot, float[] src, int off);
 
     /** Row {@code slot} as floats into dst[off ..]. */
     abstract void decode(int slot, float[] dst, int off);
 
-    /** The backing array when rows are stored as floats (read in place), else null. */
-    float[] floats() { return null; }
+    /** The page holding F32 row {@code slot} (read in place at (slot % pageRows) * dim), or null for other types. */
+    float[] floatPage(int slot) { return null; }
 
     abstract void move(int from, int to);
 
     long bytes() { return (long) capacity * rowBytes(); }
 
+    static <T> T[] append(T[] pages, T page) {
+        T[] n = Arrays.copyOf(pages, pages.length + 1);
+        n[pages.length] = page;
+        return n;
+    }
+
     static final class F32 extends KvStore {
-        float[] a = new float[0];
-        F32(int dim) { super(dim); }
+        float[][] pages = new float[0][];
+        F32(int dim, int pageRows) { super(dim, pageRows); }
         @Override int rowBytes() { return 4 * dim; }
-        @Override void grow(int c) { a = Arrays.copyOf(a, c * dim); capacity = c; }
-        @Override void put(int slot, float[] src, int off) { System.arraycopy(src, off, a, slot * dim, dim); }
-        @Override void decode(int slot, float[] dst, int off) { System.arraycopy(a, slot * dim, dst, off, dim); }
-        @Override float[] floats() { return a; }
-        @Override void move(int from, int to) { System.arraycopy(a, from * dim, a, to * dim, dim); }
+        @Override void addPage() { pages = append(pages, new float[pageRows * dim]); capacity += pageRows; }
+        @Override void put(int slot, float[] src, int off) { System.arraycopy(src, off, pages[slot / pageRows], slot % pageRows * dim, dim); }
+        @Override void decode(int slot, float[] dst, int off) { System.arraycopy(pages[slot / pageRows], slot % pageRows * dim, dst, off, dim); }
+        @Override float[] floatPage(int slot) { return pages[slot / pageRows]; }
+        @Override void move(int from, int to) { System.arraycopy(pages[from / pageRows], from % pageRows * dim, pages[to / pageRows], to % pageRows * dim, dim); }
     }
 
     /** IEEE half (round to nearest even) or bfloat16 (round to nearest even on the upper 16 bits). */
     static final class Half extends KvStore {
         final boolean bf16;
-        short[] a = new short[0];
-        Half(int dim, boolean bf16) { super(dim); this.bf16 = bf16; }
+        short[][] pages = new short[0][];
+        Half(int dim, int pageRows, boolean bf16) { super(dim, pageRows); this.bf16 = bf16; }
         @Override int rowBytes() { return 2 * dim; }
-        @Override void grow(int c) { a = Arrays.copyOf(a, c * dim); capacity = c; }
+        @Override void addPage() { pages = append(pages, new short[pageRows * dim]); capacity += pageRows; }
 
         static short toBf16(float f) {
             int bits = Float.floatToRawIntBits(f);
@@ -74,13 +83,15 @@ abstract sealed class KvStore permits KvStore.F32, KvStore.Half, KvStore.Fp8, Kv
 
         @Override
         void put(int slot, float[] src, int off) {
-            int o = slot * dim;
+            short[] a = pages[slot / pageRows];
+            int o = slot % pageRows * dim;
             for (int i = 0; i < dim; i++) a[o + i] = bf16 ? toBf16(src[off + i]) : Float.floatToFloat16(src[off + i]);
         }
 
         @Override
         void decode(int slot, float[] dst, int off) {
-            int o = slot * dim, i = 0;
+            short[] a = pages[slot / pageRows];
+            int o = slot % pageRows * dim, i = 0;
             for (; i + 8 <= dim; i += 8) {
                 IntVector h = (IntVector) ShortVector.fromArray(ShortVector.SPECIES_128, a, o + i).convertShape(VectorOperators.S2I, IntVector.SPECIES_256, 0);
                 FloatVector f;
@@ -96,7 +107,7 @@ abstract sealed class KvStore permits KvStore.F32, KvStore.Half, KvStore.Fp8, Kv
             for (; i < dim; i++) dst[off + i] = bf16 ? Float.intBitsToFloat(a[o + i] << 16) : Float.float16ToFloat(a[o + i]);
         }
 
-        @Override void move(int from, int to) { System.arraycopy(a, from * dim, a, to * dim, dim); }
+        @Override void move(int from, int to) { System.arraycopy(pages[from / pageRows], from % pageRows * dim, pages[to / pageRows], to % pageRows * dim, dim); }
     }
 
     /**
@@ -104,11 +115,11 @@ abstract sealed class KvStore permits KvStore.F32, KvStore.Half, KvStore.Fp8, Kv
      * compact cache: one byte per value.
      */
     static final class Fp8 extends KvStore {
-        byte[] a = new byte[0];
-        float[] scale = new float[0];
-        Fp8(int dim) { super(dim); }
+        byte[][] pages = new byte[0][];
+        float[][] scales = new float[0][];
+        Fp8(int dim, int pageRows) { super(dim, pageRows); }
         @Override int rowBytes() { return dim + 4; }
-        @Override void grow(int c) { a = Arrays.copyOf(a, c * dim); scale = Arrays.copyOf(scale, c); capacity = c; }
+        @Override void addPage() { pages = append(pages, new byte[pageRows * dim]); scales = append(scales, new float[pageRows]); capacity += pageRows; }
 
         /** Nearest E4M3 code (ties to even) of x, saturating at ±448. */
         static byte encode(float x) {
@@ -139,27 +150,30 @@ abstract sealed class KvStore permits KvStore.F32, KvStore.Half, KvStore.Fp8, Kv
             float max = 0f;
             for (int i = 0; i < dim; i++) max = Math.max(max, Math.abs(src[off + i]));
             float s = max == 0f ? 1f : max / 448f, inv = 1f / s;
-            scale[slot] = s;
-            int o = slot * dim;
+            scales[slot / pageRows][slot % pageRows] = s;
+            byte[] a = pages[slot / pageRows];
+            int o = slot % pageRows * dim;
             for (int i = 0; i < dim; i++) a[o + i] = encode(src[off + i] * inv);
         }
 
         @Override
         void decode(int slot, float[] dst, int off) {
-            int o = slot * dim, i = 0;
-            float s = scale[slot] * 0x1p120f;
+            byte[] a = pages[slot / pageRows];
+            float scale = scales[slot / pageRows][slot % pageRows];
+            int o = slot % pageRows * dim, i = 0;
+            float s = scale * 0x1p120f;
             for (; i + 8 <= dim; i += 8) {
                 IntVector b = (IntVector) ByteVector.fromArray(ByteVector.SPECIES_64, a, o + i).convertShape(VectorOperators.B2I, IntVector.SPECIES_256, 0);
                 FloatVector mag = b.and(0x7F).lanewise(VectorOperators.LSHL, 20).reinterpretAsFloats().mul(s);
                 mag.reinterpretAsInts().or(b.and(0x80).lanewise(VectorOperators.LSHL, 24)).reinterpretAsFloats().intoArray(dst, off + i);
             }
-            for (; i < dim; i++) dst[off + i] = decodeScalar(a[o + i]) * scale[slot];
+            for (; i < dim; i++) dst[off + i] = decodeScalar(a[o + i]) * scale;
         }
 
         @Override
         void move(int from, int to) {
-            System.arraycopy(a, from * dim, a, to * dim, dim);
-            scale[to] = scale[from];
+            System.arraycopy(pages[from / pageRows], from % pageRows * dim, pages[to / pageRows], to % pageRows * dim, dim);
+            scales[to / pageRows][to % pageRows] = scales[from / pageRows][from % pageRows];
         }
     }
 
@@ -168,42 +182,48 @@ abstract sealed class KvStore permits KvStore.F32, KvStore.Half, KvStore.Fp8, Kv
      * not a multiple of 32 gets one block per row.
      */
     static final class Q8 extends KvStore {
-        final int BLOCK;
-        byte[] a = new byte[0];
-        float[] scale = new float[0];
-        final int blocks;
-        Q8(int dim) { super(dim); BLOCK = dim % 32 == 0 ? 32 : dim; blocks = dim / BLOCK; }
+        final int block, blocks;
+        byte[][] pages = new byte[0][];
+        float[][] scales = new float[0][];
+        Q8(int dim, int pageRows) { super(dim, pageRows); block = dim % 32 == 0 ? 32 : dim; blocks = dim / block; }
         @Override int rowBytes() { return dim + 4 * blocks; }
-        @Override void grow(int c) { a = Arrays.copyOf(a, c * dim); scale = Arrays.copyOf(scale, c * blocks); capacity = c; }
+        @Override void addPage() { pages = append(pages, new byte[pageRows * dim]); scales = append(scales, new float[pageRows * blocks]); capacity += pageRows; }
 
         @Override
         void put(int slot, float[] src, int off) {
+            byte[] a = pages[slot / pageRows];
+            float[] sc = scales[slot / pageRows];
+            int r = slot % pageRows;
             for (int b = 0; b < blocks; b++) {
                 float max = 0f;
-                for (int i = 0; i < BLOCK; i++) max = Math.max(max, Math.abs(src[off + b * BLOCK + i]));
+                for (int i = 0; i < block; i++) max = Math.max(max, Math.abs(src[off + b * block + i]));
                 float s = max / 127f, inv = s == 0f ? 0f : 1f / s;
-                scale[slot * blocks + b] = s;
-                for (int i = 0; i < BLOCK; i++) a[slot * dim + b * BLOCK + i] = (byte) Math.round(src[off + b * BLOCK + i] * inv);
+                sc[r * blocks + b] = s;
+                for (int i = 0; i < block; i++) a[r * dim + b * block + i] = (byte) Math.round(src[off + b * block + i] * inv);
             }
         }
 
         @Override
         void decode(int slot, float[] dst, int off) {
+            byte[] a = pages[slot / pageRows];
+            float[] sc = scales[slot / pageRows];
+            int r = slot % pageRows;
             for (int b = 0; b < blocks; b++) {
-                FloatVector s = FloatVector.broadcast(F, scale[slot * blocks + b]);
-                int o = slot * dim + b * BLOCK, i = 0;
-                for (; i + 8 <= BLOCK; i += 8) {
+                float scale = sc[r * blocks + b];
+                FloatVector s = FloatVector.broadcast(F, scale);
+                int o = r * dim + b * block, i = 0;
+                for (; i + 8 <= block; i += 8) {
                     ((FloatVector) ByteVector.fromArray(ByteVector.SPECIES_64, a, o + i).convertShape(VectorOperators.B2F, F, 0)).mul(s)
-                            .intoArray(dst, off + b * BLOCK + i);
+                            .intoArray(dst, off + b * block + i);
                 }
-                for (; i < BLOCK; i++) dst[off + b * BLOCK + i] = a[o + i] * scale[slot * blocks + b];
+                for (; i < block; i++) dst[off + b * block + i] = a[o + i] * scale;
             }
         }
 
         @Override
         void move(int from, int to) {
-            System.arraycopy(a, from * dim, a, to * dim, dim);
-            System.arraycopy(scale, from * blocks, scale, to * blocks, blocks);
+            System.arraycopy(pages[from / pageRows], from % pageRows * dim, pages[to / pageRows], to % pageRows * dim, dim);
+            System.arraycopy(scales[from / pageRows], from % pageRows * blocks, scales[to / pageRows], to % pageRows * blocks, blocks);
         }
     }
 }

@@ -40,8 +40,9 @@ class KvStoreTest {
     @EnumSource(KvDtype.class)
     void roundTripErrorWithinTheTypesBound(KvDtype t) {
         int dim = 64;
-        KvStore s = KvStore.of(t, dim);
-        s.grow(8);
+        KvStore s = KvStore.of(t, dim, 4);
+        s.addPage();
+        s.addPage();
         SplittableRandom r = new SplittableRandom(t.ordinal());
         for (int slot = 0; slot < 8; slot++) {
             float[] x = new float[dim];
@@ -73,8 +74,8 @@ class KvStoreTest {
 
     @Test
     void q8WithAHeadDimensionBelow32UsesOneBlockPerRow() {
-        KvStore s = KvStore.of(KvDtype.Q8, 8);
-        s.grow(1);
+        KvStore s = KvStore.of(KvDtype.Q8, 8, 4);
+        s.addPage();
         float[] x = {1f, -2f, 0.5f, 3f, -0.25f, 0f, 2.5f, -3.5f}, y = new float[8];
         s.put(0, x, 0);
         s.decode(0, y, 0);

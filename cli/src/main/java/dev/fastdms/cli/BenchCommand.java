@@ -43,7 +43,7 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--type", defaultValue = "q8_0", paramLabel = "TYPE", description = "Weight type of the synthetic model (default q8_0).")
     String type;
 
-    @Option(names = "--contexts", split = ",", defaultValue = "1024", paramLabel = "N,...", description = "Context lengths to fill (default 1024).")
+    @Option(names = "--ctx", split = ",", defaultValue = "1024", paramLabel = "N,...", description = "Context lengths to fill, e.g. 1024,8192,32768,131072 (default 1024).")
     List<Integer> contexts;
 
     @Option(names = "--gen", defaultValue = "32", paramLabel = "N", description = "Decode steps per row (default 32).")
@@ -76,7 +76,7 @@ final class BenchCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (!fill.equals("prefill") && !fill.equals("random")) throw new IllegalArgumentException("--fill must be prefill or random");
         if (gen < 1) throw new IllegalArgumentException("--gen must be >= 1");
-        for (int c : contexts) if (c < 1) throw new IllegalArgumentException("--contexts must be positive");
+        for (int c : contexts) if (c < 1) throw new IllegalArgumentException("--ctx must be positive");
         for (int b : batch) if (b < 1 || b > Engine.MAX_ROWS) throw new IllegalArgumentException("--batch must be in 1.." + Engine.MAX_ROWS);
         if (evictFraction != null && !(evictFraction >= 0 && evictFraction <= 1)) throw new IllegalArgumentException("--dms-evict-fraction must be in [0, 1]");
         if (synthetic != null) model.model = syntheticModel();
@@ -85,7 +85,7 @@ final class BenchCommand implements Callable<Integer> {
         List<Row> rows = new ArrayList<>();
         try (Engine engine = Engine.open(model.toEngineOptions(), Progress.forLoad(model.noProgress))) {
             int maxCtx = engine.config().contextLength();
-            for (int c : contexts) if (c + gen > maxCtx) throw new IllegalArgumentException("context " + c + " + --gen " + gen + " exceeds the model's context of " + maxCtx);
+            for (int c : contexts) if (c + gen > maxCtx) throw new IllegalArgumentException("--ctx " + c + " + --gen " + gen + " exceeds the model's context of " + maxCtx);
             KvSettings kv = engine.kvSettings();
             KvSettings dense = new KvSettings(KvDtype.BF16, null);
             ObjectMapper om = new ObjectMapper();
@@ -96,8 +96,12 @@ final class BenchCommand implements Callable<Integer> {
                         "kv_bytes", "dense_bf16", "CR", "heap_MiB", "offheap", "kv_x", "speed_x");
                 out.flush();
             }
+            var progress = Progress.forTask(model.noProgress || json);
+            progress.start("bench", (long) contexts.size() * batch.size());
+            int done = 0;
             for (int ctx : contexts) {
                 for (int c : batch) {
+                    progress.advance(done++);
                     Row base = noBaseline ? null : measure(engine, dense, "dense-bf16", ctx, c, null);
                     Row row = measure(engine, kv, kv.describe(), ctx, c, evictFraction);
                     for (Row r : base == null ? List.of(row) : List.of(base, row)) {
@@ -122,26 +126,15 @@ final class BenchCommand implements Callable<Integer> {
                     }
                 }
             }
+            progress.end();
         }
         if (plot != null) plot(rows);
         return 0;
     }
 
     private Path syntheticModel() throws Exception {
-        SyntheticModel.Shape s = switch (synthetic.toLowerCase()) {
-            case "llama-3.2-1b" -> SyntheticModel.Shape.LLAMA_3_2_1B;
-            case "llama-3.2-3b" -> SyntheticModel.Shape.LLAMA_3_2_3B;
-            case "llama-3.1-8b" -> SyntheticModel.Shape.LLAMA_3_1_8B;
-            case "qwen3-8b" -> SyntheticModel.Shape.QWEN3_8B;
-            default -> throw new IllegalArgumentException("unknown --synthetic " + synthetic + " (llama-3.2-1b, llama-3.2-3b, llama-3.1-8b, qwen3-8b)");
-        };
-        GgmlType t = switch (type.toLowerCase()) {
-            case "q8_0" -> GgmlType.Q8_0;
-            case "q4_0" -> GgmlType.Q4_0;
-            case "f16" -> GgmlType.F16;
-            case "bf16" -> GgmlType.BF16;
-            default -> throw new IllegalArgumentException("unknown --type " + type);
-        };
+        SyntheticModel.Shape s = SyntheticModel.Shape.named(synthetic);
+        GgmlType t = SyntheticModel.type(type);
         Path p = Path.of(System.getProperty("java.io.tmpdir"), "fastdms-synth-" + synthetic.toLowerCase() + "-" + type.toLowerCase() + ".gguf");
         if (!Files.exists(p)) {
             System.err.println("writing " + p + " (once)...");

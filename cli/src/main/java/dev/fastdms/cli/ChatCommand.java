@@ -26,6 +26,7 @@ import java.util.concurrent.Callable;
                 "The conversation stays in the KV cache: each turn prefills only its new tokens."})
 final class ChatCommand implements Callable<Integer> {
     @Mixin ModelOptions model = new ModelOptions();
+    @Mixin ModelOptions.Ctx ctx = new ModelOptions.Ctx();
     @Mixin SamplingOptions sampling = new SamplingOptions();
 
     @Option(names = "--system", paramLabel = "TEXT", description = "System prompt.")
@@ -39,7 +40,7 @@ final class ChatCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        try (Engine engine = Engine.open(model.toEngineOptions(), Progress.forLoad(model.noProgress));
+        try (Engine engine = Engine.open(model.toEngineOptions(ctx.value), Progress.forLoad(model.noProgress));
              Terminal terminal = TerminalBuilder.builder().name("fastdms").system(true).build()) {
             // Chat text is prose: no shell-style quoting or escapes (an apostrophe must not open a quote); a trailing
             // backslash is our own line continuation.

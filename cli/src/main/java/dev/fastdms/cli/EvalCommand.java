@@ -29,6 +29,7 @@ import java.util.concurrent.Callable;
                 "  --compare knorm:cr=4  --compare tova:tokens=128  --compare h2o:cr=8,dtype=fp8  --compare snapkv:cr=2  --compare sink-window:cr=4"})
 final class EvalCommand implements Callable<Integer> {
     @Mixin ModelOptions model = new ModelOptions();
+    @Mixin ModelOptions.Ctx ctx = new ModelOptions.Ctx();
 
     @Option(names = "--text", paramLabel = "FILE", description = "Text to score (tokenized with BOS first).")
     Path text;
@@ -54,11 +55,11 @@ final class EvalCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         if ((text == null) == (tokenIds == null)) throw new IllegalArgumentException("give exactly one of --text or --token-ids");
         PrintWriter out = spec.commandLine().getOut();
-        try (Engine engine = Engine.open(model.toEngineOptions(), Progress.forLoad(model.noProgress))) {
+        try (Engine engine = Engine.open(model.toEngineOptions(ctx.value), Progress.forLoad(model.noProgress))) {
             int[] ids = readTokens(engine);
             if (maxTokens != null) ids = java.util.Arrays.copyOf(ids, Math.min(ids.length, maxTokens));
-            int ctx = model.ctx != null ? model.ctx : Math.min(engine.config().contextLength(), Math.max(2, ids.length));
-            int s = stride != null ? stride : Math.max(1, ctx / 2);
+            int window = ctx.value != null ? ctx.value : Math.min(engine.config().contextLength(), Math.max(2, ids.length));
+            int s = stride != null ? stride : Math.max(1, window / 2);
             var tf = engine.transformer();
             List<Evaluator.Config> configs = new ArrayList<>();
             KvSettings base = engine.kvSettings();
@@ -70,9 +71,9 @@ final class EvalCommand implements Callable<Integer> {
                 configs.add(new Evaluator.Config(spec, () -> tf.newSequence(k)));
             }
             var progress = Progress.forTask(model.noProgress);
-            int windows = ids.length <= ctx ? 1 : 1 + (ids.length - ctx + s - 1) / s;
+            int windows = ids.length <= window ? 1 : 1 + (ids.length - window + s - 1) / s;
             progress.start("eval", windows);
-            List<Evaluator.Result> results = new Evaluator(tf).run(ids, ctx, s, () -> tf.newSequence(KvDtype.F32, null), configs,
+            List<Evaluator.Result> results = new Evaluator(tf).run(ids, window, s, () -> tf.newSequence(KvDtype.F32, null), configs,
                     (done, total) -> progress.advance(done));
             progress.end();
             if (json) {
@@ -90,12 +91,12 @@ final class EvalCommand implements Callable<Integer> {
                     o.put("kv_bytes", r.kvBytes());
                     o.put("kv_bytes_dense_bf16", r.kvBytesDenseBf16());
                     o.put("scored_tokens", r.scoredTokens());
-                    o.put("ctx", ctx);
+                    o.put("ctx", window);
                     o.put("stride", s);
                 }
                 out.println(om.writeValueAsString(root));
             } else {
-                out.printf("%d tokens scored, ctx %d, stride %d%n", results.isEmpty() ? 0 : results.get(0).scoredTokens(), ctx, s);
+                out.printf("%d tokens scored, ctx %d, stride %d%n", results.isEmpty() ? 0 : results.get(0).scoredTokens(), window, s);
                 out.printf("%-40s %10s %10s %9s %8s %7s %12s %14s%n", "config", "ppl", "ppl_full", "kld", "match%", "CR", "kv_bytes", "dense_bf16");
                 for (var r : results) {
                     out.printf("%-40s %10.4f %10.4f %9.5f %8.2f %7.2f %12d %14d%n", r.config(), r.ppl(), r.pplFull(), r.kld(),

@@ -19,6 +19,7 @@ import java.util.concurrent.Callable;
         description = "Generate text from a prompt, streaming it to stdout.")
 final class GenerateCommand implements Callable<Integer> {
     @Mixin ModelOptions model = new ModelOptions();
+    @Mixin ModelOptions.Ctx ctx = new ModelOptions.Ctx();
     @Mixin SamplingOptions sampling = new SamplingOptions();
 
     @Option(names = {"-p", "--prompt"}, paramLabel = "TEXT", description = "Prompt text. With no prompt the input is BOS alone.")
@@ -46,7 +47,7 @@ final class GenerateCommand implements Callable<Integer> {
         }
         PrintWriter out = spec.commandLine().getOut();
         var settings = sampling.toSettings();
-        try (Engine engine = Engine.open(model.toEngineOptions(), Progress.forLoad(model.noProgress))) {
+        try (Engine engine = Engine.open(model.toEngineOptions(ctx.value), Progress.forLoad(model.noProgress))) {
             int[] promptIds = engine.encodePrompt(text);
             Sequence seq = engine.newSequence();
             var stream = engine.textStream();

@@ -19,6 +19,7 @@ import java.util.concurrent.Callable;
         description = "Describe a model: architecture, dimensions, tensor types and bytes, tokenizer, chat format, memory estimate.")
 final class InspectCommand implements Callable<Integer> {
     @Mixin ModelOptions model = new ModelOptions();
+    @Mixin ModelOptions.Ctx ctx = new ModelOptions.Ctx();
 
     @Option(names = "--at", paramLabel = "TOKENS", description = "Context for the KV memory estimate (default: --ctx or the model's context).")
     Integer at;
@@ -34,7 +35,7 @@ final class InspectCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
-        try (Engine engine = Engine.open(model.toEngineOptions(), dev.fastdms.model.ProgressListener.NONE)) {
+        try (Engine engine = Engine.open(model.toEngineOptions(ctx.value), dev.fastdms.model.ProgressListener.NONE)) {
             ModelConfig c = engine.config();
             Map<GgmlType, long[]> byType = new TreeMap<>();
             long weightBytes = 0;

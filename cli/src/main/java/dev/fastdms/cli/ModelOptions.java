@@ -18,9 +18,6 @@ public final class ModelOptions {
     @Option(names = "--tokenizer", paramLabel = "FILE", description = "Tokenizer file (tokenizer.json or llama2.c tokenizer .bin) when the model does not carry or sit beside one.")
     Path tokenizer;
 
-    @Option(names = "--ctx", paramLabel = "N", description = "Context length limit (default: the model's). The KV cache grows with use, so this is a limit, not an allocation.")
-    Integer ctx;
-
     @Option(names = "--threads", paramLabel = "N", description = "Worker threads (default: all cores).")
     Integer threads;
 
@@ -65,7 +62,15 @@ public final class ModelOptions {
         return root.resolve("models/stories260K-f32.gguf");
     }
 
-    Engine.Options toEngineOptions() {
+    /** The --ctx limit, for the commands that take one (bench takes a list of contexts instead). */
+    public static final class Ctx {
+        @Option(names = "--ctx", paramLabel = "N", description = "Context length limit (default: the model's). The KV cache grows with use, so this is a limit, not an allocation.")
+        Integer value;
+    }
+
+    Engine.Options toEngineOptions() { return toEngineOptions(null); }
+
+    Engine.Options toEngineOptions(Integer ctx) {
         Path m = model != null ? model : defaultModel();
         if (!Files.exists(m)) throw new IllegalArgumentException(m + ": no such model file or directory");
         if (ctx != null && ctx < 1) throw new IllegalArgumentException("--ctx must be positive");

@@ -30,21 +30,8 @@ final class SynthCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        SyntheticModel.Shape s = switch (shape.toLowerCase()) {
-            case "llama-3.2-1b" -> SyntheticModel.Shape.LLAMA_3_2_1B;
-            case "llama-3.2-3b" -> SyntheticModel.Shape.LLAMA_3_2_3B;
-            case "llama-3.1-8b" -> SyntheticModel.Shape.LLAMA_3_1_8B;
-            case "qwen3-8b" -> SyntheticModel.Shape.QWEN3_8B;
-            default -> throw new IllegalArgumentException("unknown --shape " + shape + " (llama-3.2-1b, llama-3.2-3b, llama-3.1-8b, qwen3-8b)");
-        };
-        GgmlType t = switch (type.toLowerCase()) {
-            case "q8_0" -> GgmlType.Q8_0;
-            case "q4_0" -> GgmlType.Q4_0;
-            case "f16" -> GgmlType.F16;
-            case "bf16" -> GgmlType.BF16;
-            case "f32" -> GgmlType.F32;
-            default -> throw new IllegalArgumentException("unknown --type " + type + " (q8_0, q4_0, f16, bf16, f32)");
-        };
+        SyntheticModel.Shape s = SyntheticModel.Shape.named(shape);
+        GgmlType t = SyntheticModel.type(type);
         if (tokenizerJson != null && !Files.isRegularFile(tokenizerJson)) throw new IllegalArgumentException(tokenizerJson + ": no such file");
         Path parent = output.toAbsolutePath().getParent();
         if (parent != null && !Files.isDirectory(parent)) throw new IllegalArgumentException(parent + ": no such directory");

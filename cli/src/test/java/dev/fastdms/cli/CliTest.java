@@ -80,7 +80,7 @@ class CliTest {
                 {new String[]{"eval", "--token-ids", corrupt.toString()}, 2, "not a JSON array"},
                 {new String[]{"eval", "--text", "/nonexistent"}, 2, "no such file"},
                 {new String[]{"eval", "--token-ids", asset("models/tiny-qwen3-hf/golden.json").toString(), "--compare", "lru:w=3"}, 2, "not a JSON array"},
-                {new String[]{"synth", "--shape", "gpt-5", "-o", tmp.resolve("x.gguf").toString()}, 2, "unknown --shape"},
+                {new String[]{"synth", "--shape", "gpt-5", "-o", tmp.resolve("x.gguf").toString()}, 2, "unknown shape gpt-5"},
         };
         for (Object[] c : cases) {
             Run r = run((String[]) c[0]);

@@ -7,12 +7,9 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -108,15 +105,8 @@ public final class GGUF implements AutoCloseable {
     public static GGUF open(Path path) {
         if (!Files.isRegularFile(path)) throw new ModelFormatException(path + ": no such file");
         Arena arena = Arena.ofShared();
-        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-            MemorySegment seg = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
-            return new GGUF(path, arena, seg);
-        } catch (NoSuchFileException e) {
-            arena.close();
-            throw new ModelFormatException(path + ": no such file");
-        } catch (IOException e) {
-            arena.close();
-            throw new ModelFormatException(path + ": cannot read (" + e.getMessage() + ")", e);
+        try {
+            return new GGUF(path, arena, Mapped.map(path, arena));
         } catch (RuntimeException e) {
             arena.close();
             throw e;

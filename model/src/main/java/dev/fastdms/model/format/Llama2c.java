@@ -8,10 +8,8 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.stream.Stream;
@@ -26,8 +24,8 @@ final class Llama2c {
 
     static ModelFile open(Path path) {
         Arena arena = Arena.ofShared();
-        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-            MemorySegment f = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
+        try {
+            MemorySegment f = Mapped.map(path, arena);
             if (f.byteSize() < 28) throw new ModelFormatException(path + ": too short for a llama2.c checkpoint (and not GGUF)");
             ValueLayout.OfInt I = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
             int dim = f.get(I, 0), hidden = f.get(I, 4), layers = f.get(I, 8), heads = f.get(I, 12), kvHeads = f.get(I, 16),
@@ -81,9 +79,6 @@ final class Llama2c {
             ModelConfig cfg = new ModelConfig("llama", dim, layers, heads, kvHeads, hs, hidden, vocab, seq, 1e-5f, 10000f, null,
                     false, shared, false, null);
             return new ModelFile("llama2c", path, cfg, t, Map.of(), findTokenizer(path), arena::close);
-        } catch (IOException e) {
-            arena.close();
-            throw new ModelFormatException(path + ": cannot read (" + e.getMessage() + ")", e);
         } catch (RuntimeException e) {
             arena.close();
             throw e;

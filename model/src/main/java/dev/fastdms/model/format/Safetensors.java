@@ -9,10 +9,8 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -26,12 +24,7 @@ final class Safetensors {
 
     /** Maps the file into {@code arena} and returns its tensors by their stored names. */
     static Map<String, RawTensor> read(Path path, Arena arena) {
-        MemorySegment f;
-        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-            f = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
-        } catch (IOException e) {
-            throw new ModelFormatException(path + ": cannot read (" + e.getMessage() + ")", e);
-        }
+        MemorySegment f = Mapped.map(path, arena);
         if (f.byteSize() < 8) throw new ModelFormatException(path + ": too short for safetensors");
         long headerLen = f.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0);
         if (headerLen <= 0 || headerLen > 100_000_000 || 8 + headerLen > f.byteSize()) {

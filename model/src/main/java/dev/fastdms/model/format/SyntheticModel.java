@@ -23,6 +23,28 @@ public final class SyntheticModel {
         public static final Shape LLAMA_3_2_3B = new Shape("llama", 3072, 28, 24, 8, 128, 8192, 128256, 131072, 500000f, 32f, true);
         public static final Shape LLAMA_3_1_8B = new Shape("llama", 4096, 32, 32, 8, 128, 14336, 128256, 131072, 500000f, 8f, false);
         public static final Shape QWEN3_8B = new Shape("qwen3", 4096, 36, 32, 8, 128, 12288, 151936, 40960, 1000000f, 0f, false);
+
+        public static final java.util.Map<String, Shape> BY_NAME = java.util.Map.of("llama-3.2-1b", LLAMA_3_2_1B,
+                "llama-3.2-3b", LLAMA_3_2_3B, "llama-3.1-8b", LLAMA_3_1_8B, "qwen3-8b", QWEN3_8B);
+
+        /** The shape with this CLI name (llama-3.2-1b, llama-3.2-3b, llama-3.1-8b, qwen3-8b). */
+        public static Shape named(String name) {
+            Shape s = BY_NAME.get(name.toLowerCase());
+            if (s == null) throw new IllegalArgumentException("unknown shape " + name + " (llama-3.2-1b, llama-3.2-3b, llama-3.1-8b, qwen3-8b)");
+            return s;
+        }
+    }
+
+    /** A weight type for synthetic models by its CLI name: q8_0, q4_0, f16, bf16, f32. */
+    public static GgmlType type(String name) {
+        return switch (name.toLowerCase()) {
+            case "q8_0" -> GgmlType.Q8_0;
+            case "q4_0" -> GgmlType.Q4_0;
+            case "f16" -> GgmlType.F16;
+            case "bf16" -> GgmlType.BF16;
+            case "f32" -> GgmlType.F32;
+            default -> throw new IllegalArgumentException("unknown type " + name + " (q8_0, q4_0, f16, bf16, f32)");
+        };
     }
 
     public static void write(Path out, Shape s, GgmlType type, Path tokenizerJson, long seed) throws IOException {
