@@ -19,7 +19,9 @@ for dt in f32 bf16 f16 fp8 q8; do
     for p in sink-window knorm tova h2o snapkv; do SPECS+=("$p:cr=$cr,dtype=$dt"); done
   done
   # learned DMS on a model not trained for it: the decision offset sets how much is evicted
-  for off in 5 2 0; do SPECS+=("dms:w=16,offset=$off,dtype=$dt"); done
+  # w=1000 evicts nothing in a 511-token window: it isolates the cost of zeroing the borrowed channel
+  SPECS+=("dms:w=1000,dtype=$dt")
+  for off in 5 -200 -1000; do SPECS+=("dms:w=16,offset=$off,dtype=$dt"); done
 done
 run() { ./fastdms eval --no-progress --ctx 512 --max-tokens 511 "$@" --json --compare "${SPECS[@]}"; }
 run --text "$OUT/wiki.txt" > "$OUT/wiki.out.json"
