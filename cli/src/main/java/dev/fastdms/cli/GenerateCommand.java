@@ -59,7 +59,8 @@ final class GenerateCommand implements Callable<Integer> {
                 ObjectNode o = om.createObjectNode();
                 o.putPOJO("prompt_ids", promptIds);
                 o.putPOJO("ids", r.ids());
-                o.put("text", engine.decode(engine.withoutStop(r.ids())));
+                // a model without a tokenizer (driven by token ids) has no text
+                o.put("text", engine.tokenizer() == null ? null : engine.decode(engine.withoutStop(r.ids())));
                 o.put("prefill_tokens_per_s", r.prefillTokensPerSecond());
                 o.put("decode_tokens_per_s", r.decodeTokensPerSecond());
                 o.put("stop_reason", r.stopReason().name().toLowerCase());

@@ -44,6 +44,14 @@ class BenchCommandTest {
             assertTrue(dms.get("decode_tokens_per_s").asDouble() > 0);
         }
         assertTrue(Files.size(png) > 1000, "plot written");
+        StringWriter pf = new StringWriter(), pe = new StringWriter();
+        assertEquals(0, Main.run(new String[]{"bench", "--ctx", "64", "--batch", "2", "--gen", "2", "--fill", "prefill", "--json", "--no-progress"},
+                new PrintWriter(pf, true), new PrintWriter(pe, true)), pe.toString());
+        for (String line : pf.toString().strip().split("\n")) {
+            JsonNode o = new ObjectMapper().readTree(line);
+            assertEquals("prefill", o.get("fill").asText());
+            assertTrue(o.get("prefill_tokens_per_s").asDouble() > 0);
+        }
         StringWriter e2 = new StringWriter();
         assertEquals(2, Main.run(new String[]{"bench", "--fill", "zeros"}, new PrintWriter(new StringWriter()), new PrintWriter(e2)));
         assertTrue(e2.toString().contains("--fill must be prefill or random"));

@@ -103,6 +103,28 @@ class CliTest {
     }
 
     @Test
+    void dmsCheckpointEvictsByDefaultAndPolicyNoneTurnsItOff() throws Exception {
+        String m = asset("models/tiny-qwen3-hf").toString();
+        Run on = run("generate", "-m", m, "-n", "60", "--json");
+        Run off = run("generate", "-m", m, "-n", "60", "--json", "--kv-policy", "none");
+        assertEquals(0, on.code(), on.err());
+        assertEquals(0, off.code(), off.err());
+        assertTrue(JSON.readTree(on.out()).get("compression_ratio").asDouble() > 1.0, on.out());
+        assertEquals(1.0, JSON.readTree(off.out()).get("compression_ratio").asDouble(), 1e-12);
+        Run pol = run("generate", "-n", "40", "--json", "--kv-policy", "h2o", "--kv-tokens", "20", "--kv-dtype", "q8");
+        assertEquals(0, pol.code(), pol.err());
+        // BOS + 39 fed tokens (the 40th sampled token is not fed) seen, 20 kept per head
+        assertEquals(40.0 / 20, JSON.readTree(pol.out()).get("compression_ratio").asDouble(), 1e-9);
+        Run need = run("generate", "--kv-policy", "knorm");
+        assertEquals(2, need.code());
+        assertTrue(need.err().contains("needs --kv-target-cr or --kv-tokens"), need.err());
+        Run budget = run("generate", "-n", "300", "--kv-budget", "20K");
+        assertEquals(5, budget.code(), budget.err());
+        assertTrue(budget.err().contains("KV cache budget exceeded"), budget.err());
+        assertEquals(1, budget.err().strip().lines().count(), budget.err());
+    }
+
+    @Test
     void inspectDescribesTheModel() throws Exception {
         Run r = run("inspect", "--json");
         assertEquals(0, r.code(), r.err());
