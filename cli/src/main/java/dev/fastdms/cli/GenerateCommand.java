@@ -50,7 +50,7 @@ final class GenerateCommand implements Callable<Integer> {
         try (Engine engine = Engine.open(model.toEngineOptions(ctx.value), Progress.forLoad(model.noProgress))) {
             int[] promptIds = engine.encodePrompt(text);
             Sequence seq = engine.newSequence();
-            var stream = engine.textStream();
+            var stream = engine.textStream(promptIds);
             Generator.Result r = engine.generate(seq, promptIds, maxTokens, settings, id -> {
                 if (!json) { out.print(stream.next(id)); out.flush(); }
             }, Progress.forPrefill(model.noProgress, promptIds.length));

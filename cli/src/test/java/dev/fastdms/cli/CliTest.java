@@ -49,6 +49,8 @@ class CliTest {
         assertEquals(a.out(), b.out());
         assertNotEquals(a.out(), c.out());
         assertTrue(a.out().length() > 40);
+        // right after BOS the SentencePiece space prefix is not printed (as llama2.c does)
+        assertTrue(run("generate", "-n", "8").out().startsWith("Once upon a time"));
     }
 
     @Test

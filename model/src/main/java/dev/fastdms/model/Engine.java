@@ -125,7 +125,13 @@ public final class Engine implements AutoCloseable {
     }
 
     /** Incremental detokenizer: text for each id as soon as it forms complete characters. */
-    public TextStream textStream() { return new TextStream(tokenizer); }
+    public TextStream textStream() { return new TextStream(tokenizer, false); }
+
+    /** A text stream for ids generated after {@code prompt}: right after BOS, a SentencePiece space prefix is dropped. */
+    public TextStream textStream(int[] prompt) {
+        boolean afterBos = tokenizer != null && prompt.length > 0 && prompt[prompt.length - 1] == tokenizer.bos();
+        return new TextStream(tokenizer, afterBos && tokenizer.addsSpacePrefix());
+    }
 
     public Generator.Result generate(Sequence seq, int[] prompt, int maxNewTokens, Sampler.Settings settings,
                                      Generator.TokenSink sink, ProgressListener prefillProgress) {
@@ -140,14 +146,19 @@ public final class Engine implements AutoCloseable {
     public static final class TextStream {
         private final Tokenizer tok;
         private final java.io.ByteArrayOutputStream pending = new java.io.ByteArrayOutputStream();
+        private boolean stripSpace;
 
-        TextStream(Tokenizer tok) { this.tok = tok; }
+        TextStream(Tokenizer tok, boolean stripLeadingSpace) { this.tok = tok; this.stripSpace = stripLeadingSpace; }
 
         /** Text that became complete with this id (may be empty). */
         public String next(int id) {
             if (tok == null) return " " + id;
             if (tok.isSpecial(id)) return "";
             byte[] b = tok.bytes(id);
+            if (stripSpace && b.length > 0) {
+                stripSpace = false;
+                if (b[0] == ' ') b = java.util.Arrays.copyOfRange(b, 1, b.length);
+            }
             pending.writeBytes(b);
             byte[] all = pending.toByteArray();
             int complete = completeUtf8Prefix(all);

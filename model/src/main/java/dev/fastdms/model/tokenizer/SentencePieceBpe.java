@@ -131,6 +131,8 @@ public final class SentencePieceBpe implements Tokenizer {
         return addPrefix && s.startsWith(" ") ? s.substring(1) : s;
     }
 
+    @Override public boolean addsSpacePrefix() { return addPrefix; }
+
     @Override public String piece(int id) { return id >= 0 && id < pieces.length ? pieces[id] : null; }
     @Override public int id(String piece) { Integer i = ids.get(piece); return i == null ? -1 : i; }
     @Override public int vocabSize() { return pieces.length; }

@@ -30,6 +30,9 @@ public interface Tokenizer {
     /** Control tokens that carry no text. */
     boolean isSpecial(int id);
 
+    /** Whether encoding adds a space before the text (SentencePiece's dummy prefix), which decoding after BOS drops. */
+    default boolean addsSpacePrefix() { return false; }
+
     /** One line: kind, vocabulary size, BOS/EOS. */
     String describe();
 
