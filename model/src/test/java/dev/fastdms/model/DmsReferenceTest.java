@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.fastdms.cache.DmsConfig;
 import dev.fastdms.cache.KvDtype;
+import dev.fastdms.model.eval.Evaluator;
 import dev.fastdms.model.format.ModelFile;
 import org.junit.jupiter.api.Test;
 
@@ -50,7 +51,7 @@ class DmsReferenceTest {
             assertEquals(cs.get("compression_ratio").asDouble(), c.layers() * c.kvHeads() / invCr, 1e-9);
             double nllFull = 0, nllDms = 0, kld = 0;
             for (int i = 0; i < T - 1; i++) {
-                double[] pf = logSoftmax(full, i * V, V), pd = logSoftmax(logits, i * V, V);
+                double[] pf = Evaluator.logSoftmax(full, i * V, V), pd = Evaluator.logSoftmax(logits, i * V, V);
                 nllFull -= pf[ids[i + 1]];
                 nllDms -= pd[ids[i + 1]];
                 for (int j = 0; j < V; j++) kld += Math.exp(pf[j]) * (pf[j] - pd[j]);
@@ -67,14 +68,4 @@ class DmsReferenceTest {
         }
     }
 
-    static double[] logSoftmax(float[] x, int off, int n) {
-        double max = Double.NEGATIVE_INFINITY;
-        for (int i = 0; i < n; i++) max = Math.max(max, x[off + i]);
-        double sum = 0;
-        for (int i = 0; i < n; i++) sum += Math.exp(x[off + i] - max);
-        double lse = max + Math.log(sum);
-        double[] r = new double[n];
-        for (int i = 0; i < n; i++) r[i] = x[off + i] - lse;
-        return r;
-    }
 }

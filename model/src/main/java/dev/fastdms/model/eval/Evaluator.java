@@ -1,5 +1,6 @@
 package dev.fastdms.model.eval;
 
+import dev.fastdms.model.Sampler;
 import dev.fastdms.model.Sequence;
 import dev.fastdms.model.Transformer;
 
@@ -83,7 +84,7 @@ public final class Evaluator {
                     double kl = 0;
                     for (int j = 0; j < V; j++) kl += Math.exp(lf[j]) * (lf[j] - lp[j]);
                     kld[k] += kl;
-                    if (argmax(fullLogits, row, V) == argmax(cmpLogits, row, V)) match[k]++;
+                    if (Sampler.argmax(fullLogits, row, V) == Sampler.argmax(cmpLogits, row, V)) match[k]++;
                 }
                 crSum[k] += s.cache().compressionRatio();
                 bytes[k] = Math.max(bytes[k], s.cache().bytesAllocated());
@@ -101,13 +102,8 @@ public final class Evaluator {
         return out;
     }
 
-    static int argmax(float[] x, int off, int n) {
-        int best = 0;
-        for (int i = 1; i < n; i++) if (x[off + i] > x[off + best]) best = i;
-        return best;
-    }
-
-    static double[] logSoftmax(float[] x, int off, int n) {
+    /** log softmax of x[off .. off+n) in double precision. */
+    public static double[] logSoftmax(float[] x, int off, int n) {
         double max = Double.NEGATIVE_INFINITY;
         for (int i = 0; i < n; i++) max = Math.max(max, x[off + i]);
         double sum = 0;
