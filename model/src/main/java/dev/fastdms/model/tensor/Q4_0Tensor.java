@@ -2,6 +2,7 @@ package dev.fastdms.model.tensor;
 
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -13,7 +14,6 @@ import java.nio.ByteOrder;
 public final class Q4_0Tensor extends FloatTensor {
     static final int BLOCK = 32, BYTES = 18;
     static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
-    static final VectorSpecies<Byte> B16 = ByteVector.SPECIES_128;
 
     Q4_0Tensor(MemorySegment data, long size) { super(data, size); }
 
@@ -28,18 +28,23 @@ public final class Q4_0Tensor extends FloatTensor {
         return d * ((j < 16 ? q & 0xF : q >>> 4) - 8);
     }
 
+    static final VectorSpecies<Byte> B8 = ByteVector.SPECIES_64;
+    static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
+
     @Override
     public float dot(long offset, float[] x, int xOff, int n) {
         long blk = offset / BLOCK * BYTES;
         FloatVector acc = FloatVector.zero(F);
         for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
-            ByteVector q = ByteVector.fromMemorySegment(B16, data, blk + 2, ByteOrder.LITTLE_ENDIAN);
-            ByteVector lo = q.and((byte) 0x0F).sub((byte) 8);
-            ByteVector hi = q.lanewise(VectorOperators.LSHR, 4).sub((byte) 8);
-            FloatVector s = ((FloatVector) lo.convertShape(VectorOperators.B2F, F, 0)).mul(FloatVector.fromArray(F, x, xOff + j));
-            s = ((FloatVector) lo.convertShape(VectorOperators.B2F, F, 1)).fma(FloatVector.fromArray(F, x, xOff + j + 8), s);
-            s = ((FloatVector) hi.convertShape(VectorOperators.B2F, F, 0)).fma(FloatVector.fromArray(F, x, xOff + j + 16), s);
-            s = ((FloatVector) hi.convertShape(VectorOperators.B2F, F, 1)).fma(FloatVector.fromArray(F, x, xOff + j + 24), s);
+            // 8 bytes at a time: low nibbles are elements k..k+7, high nibbles k+16..k+23 (conversion written inline:
+            // a helper returning vectors would be compiled apart and box them)
+            // nibbles split on 32-bit lanes (x86 has no byte-lane shifts)
+            IntVector q0 = ((IntVector) ByteVector.fromMemorySegment(B8, data, blk + 2, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+            IntVector q1 = ((IntVector) ByteVector.fromMemorySegment(B8, data, blk + 10, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+            FloatVector s = ((FloatVector) q0.and(0x0F).sub(8).convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(F, x, xOff + j));
+            s = ((FloatVector) q1.and(0x0F).sub(8).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, xOff + j + 8), s);
+            s = ((FloatVector) q0.lanewise(VectorOperators.LSHR, 4).sub(8).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, xOff + j + 16), s);
+            s = ((FloatVector) q1.lanewise(VectorOperators.LSHR, 4).sub(8).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, xOff + j + 24), s);
             acc = s.fma(FloatVector.broadcast(F, Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk))), acc);
         }
         return acc.reduceLanes(VectorOperators.ADD);

@@ -17,7 +17,6 @@ import java.nio.ByteOrder;
 public final class Q4_KTensor extends FloatTensor {
     static final int BLOCK = 256, BYTES = 144;
     static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
-    static final VectorSpecies<Byte> B32 = ByteVector.SPECIES_256;
 
     Q4_KTensor(MemorySegment data, long size) { super(data, size); }
 
@@ -43,31 +42,30 @@ public final class Q4_KTensor extends FloatTensor {
         return d * scaleMin(data, b + 4, sub, 0) * q - dmin * scaleMin(data, b + 4, sub, 1);
     }
 
+    static final VectorSpecies<Byte> B8 = ByteVector.SPECIES_64;
+
     @Override
     public float dot(long offset, float[] x, int xOff, int n) {
         long blk = offset / BLOCK * BYTES;
-        float total = 0f;
+        FloatVector acc = FloatVector.zero(F);
         for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
             float d = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk)), dmin = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk + 2));
             for (int c = 0; c < 4; c++) {
-                ByteVector q = ByteVector.fromMemorySegment(B32, data, blk + 16 + c * 32, ByteOrder.LITTLE_ENDIAN);
-                ByteVector lo = q.and((byte) 0x0F), hi = q.lanewise(VectorOperators.LSHR, 4);
+                // value = d*scale*q - dmin*min, folded into one FMA per 8 weights: w = q * (d*scale) - dmin*min
+                FloatVector sLo = FloatVector.broadcast(F, d * scaleMin(data, blk + 4, 2 * c, 0));
+                FloatVector mLo = FloatVector.broadcast(F, -dmin * scaleMin(data, blk + 4, 2 * c, 1));
+                FloatVector sHi = FloatVector.broadcast(F, d * scaleMin(data, blk + 4, 2 * c + 1, 0));
+                FloatVector mHi = FloatVector.broadcast(F, -dmin * scaleMin(data, blk + 4, 2 * c + 1, 1));
                 int xo = xOff + j + c * 64;
-                FloatVector sLo = FloatVector.zero(F), sHi = sLo, xLo = sLo, xHi = sLo;
-                for (int p = 0; p < 4; p++) {
-                    FloatVector xa = FloatVector.fromArray(F, x, xo + p * 8), xb = FloatVector.fromArray(F, x, xo + 32 + p * 8);
-                    sLo = ((FloatVector) lo.convertShape(VectorOperators.B2F, F, p)).fma(xa, sLo);
-                    sHi = ((FloatVector) hi.convertShape(VectorOperators.B2F, F, p)).fma(xb, sHi);
-                    xLo = xLo.add(xa);
-                    xHi = xHi.add(xb);
+                for (int p = 0; p < 32; p += 8) {
+                    ByteVector q = ByteVector.fromMemorySegment(B8, data, blk + 16 + c * 32 + p, ByteOrder.LITTLE_ENDIAN);
+                    FloatVector lo = ((FloatVector) q.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(sLo, mLo);
+                    FloatVector hi = ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).convertShape(VectorOperators.B2F, F, 0)).fma(sHi, mHi);
+                    acc = lo.fma(FloatVector.fromArray(F, x, xo + p), acc);
+                    acc = hi.fma(FloatVector.fromArray(F, x, xo + 32 + p), acc);
                 }
-                // sum (d*sc*q - dmin*m) x = d*sc*sum(q x) - dmin*m*sum(x)
-                total += d * scaleMin(data, blk + 4, 2 * c, 0) * sLo.reduceLanes(VectorOperators.ADD)
-                        - dmin * scaleMin(data, blk + 4, 2 * c, 1) * xLo.reduceLanes(VectorOperators.ADD)
-                        + d * scaleMin(data, blk + 4, 2 * c + 1, 0) * sHi.reduceLanes(VectorOperators.ADD)
-                        - dmin * scaleMin(data, blk + 4, 2 * c + 1, 1) * xHi.reduceLanes(VectorOperators.ADD);
             }
         }
-        return total;
+        return acc.reduceLanes(VectorOperators.ADD);
     }
 }

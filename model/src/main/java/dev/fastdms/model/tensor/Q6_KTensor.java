@@ -2,6 +2,7 @@ package dev.fastdms.model.tensor;
 
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -18,7 +19,6 @@ import java.nio.ByteOrder;
 public final class Q6_KTensor extends FloatTensor {
     static final int BLOCK = 256, BYTES = 210;
     static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
-    static final VectorSpecies<Byte> B32 = ByteVector.SPECIES_256;
 
     Q6_KTensor(MemorySegment data, long size) { super(data, size); }
 
@@ -42,34 +42,40 @@ public final class Q6_KTensor extends FloatTensor {
         return d * data.get(ValueLayout.JAVA_BYTE, sc + l / 16 + 2 * quarter) * q;
     }
 
+    static final VectorSpecies<Byte> B8 = ByteVector.SPECIES_64;
+    static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
+
     @Override
     public float dot(long offset, float[] x, int xOff, int n) {
         long blk = offset / BLOCK * BYTES;
-        float total = 0f;
+        FloatVector acc = FloatVector.zero(F);
         for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
             float d = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk + 208));
             for (int h = 0; h < 2; h++) {
                 long ql = blk + 64L * h, qh = blk + 128 + 32L * h, sc = blk + 192 + 8L * h;
-                ByteVector a = ByteVector.fromMemorySegment(B32, data, ql, ByteOrder.LITTLE_ENDIAN);
-                ByteVector b = ByteVector.fromMemorySegment(B32, data, ql + 32, ByteOrder.LITTLE_ENDIAN);
-                ByteVector hb = ByteVector.fromMemorySegment(B32, data, qh, ByteOrder.LITTLE_ENDIAN);
-                ByteVector[] q = {
-                        a.and((byte) 0xF).or(hb.and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32),
-                        b.and((byte) 0xF).or(hb.lanewise(VectorOperators.LSHR, 2).and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32),
-                        a.lanewise(VectorOperators.LSHR, 4).or(hb.lanewise(VectorOperators.LSHR, 4).and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32),
-                        b.lanewise(VectorOperators.LSHR, 4).or(hb.lanewise(VectorOperators.LSHR, 6).and((byte) 3).lanewise(VectorOperators.LSHL, 4)).sub((byte) 32)};
                 int xo = xOff + j + 128 * h;
-                for (int quarter = 0; quarter < 4; quarter++) {
-                    FloatVector s0 = FloatVector.zero(F), s1 = s0;
-                    for (int p = 0; p < 4; p++) {
-                        FloatVector v = ((FloatVector) q[quarter].convertShape(VectorOperators.B2F, F, p)).mul(FloatVector.fromArray(F, x, xo + 32 * quarter + 8 * p));
-                        if (p < 2) s0 = s0.add(v); else s1 = s1.add(v);
-                    }
-                    total += d * (data.get(ValueLayout.JAVA_BYTE, sc + 2 * quarter) * s0.reduceLanes(VectorOperators.ADD)
-                            + data.get(ValueLayout.JAVA_BYTE, sc + 1 + 2 * quarter) * s1.reduceLanes(VectorOperators.ADD));
+                for (int l = 0; l < 32; l += 8) {
+                    // 8 positions l..l+7 of each quarter; scales change every 16 positions
+                    int is = l / 16;
+                    // widen to 32-bit lanes first: x86 has no byte-lane shifts, int shifts are single instructions
+                    IntVector a = ((IntVector) ByteVector.fromMemorySegment(B8, data, ql + l, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+                    IntVector b = ((IntVector) ByteVector.fromMemorySegment(B8, data, ql + 32 + l, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+                    IntVector hb = ((IntVector) ByteVector.fromMemorySegment(B8, data, qh + l, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+                    IntVector q1 = a.and(0xF).or(hb.and(3).lanewise(VectorOperators.LSHL, 4)).sub(32);
+                    IntVector q2 = b.and(0xF).or(hb.and(12).lanewise(VectorOperators.LSHL, 2)).sub(32);
+                    IntVector q3 = a.lanewise(VectorOperators.LSHR, 4).or(hb.and(48)).sub(32);
+                    IntVector q4 = b.lanewise(VectorOperators.LSHR, 4).or(hb.and(192).lanewise(VectorOperators.LSHR, 2)).sub(32);
+                    acc = ((FloatVector) q1.convert(VectorOperators.I2F, 0)).mul(d * data.get(ValueLayout.JAVA_BYTE, sc + is))
+                            .fma(FloatVector.fromArray(F, x, xo + l), acc);
+                    acc = ((FloatVector) q2.convert(VectorOperators.I2F, 0)).mul(d * data.get(ValueLayout.JAVA_BYTE, sc + is + 2))
+                            .fma(FloatVector.fromArray(F, x, xo + 32 + l), acc);
+                    acc = ((FloatVector) q3.convert(VectorOperators.I2F, 0)).mul(d * data.get(ValueLayout.JAVA_BYTE, sc + is + 4))
+                            .fma(FloatVector.fromArray(F, x, xo + 64 + l), acc);
+                    acc = ((FloatVector) q4.convert(VectorOperators.I2F, 0)).mul(d * data.get(ValueLayout.JAVA_BYTE, sc + is + 6))
+                            .fma(FloatVector.fromArray(F, x, xo + 96 + l), acc);
                 }
             }
         }
-        return total;
+        return acc.reduceLanes(VectorOperators.ADD);
     }
 }
