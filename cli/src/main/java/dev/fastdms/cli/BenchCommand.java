@@ -85,7 +85,11 @@ final class BenchCommand implements Callable<Integer> {
         List<Row> rows = new ArrayList<>();
         try (Engine engine = Engine.open(model.toEngineOptions(), Progress.forLoad(model.noProgress))) {
             int maxCtx = engine.config().contextLength();
-            for (int c : contexts) if (c + gen > maxCtx) throw new IllegalArgumentException("--ctx " + c + " + --gen " + gen + " exceeds the model's context of " + maxCtx);
+            for (int c : contexts) {
+                if (c > maxCtx || gen >= maxCtx) throw new IllegalArgumentException("--ctx " + c + " with --gen " + gen + " does not fit the model's context of " + maxCtx);
+                // a row at the model's full context fills ctx - gen tokens, so decoding ends exactly at the context
+                if (c + gen > maxCtx) System.err.println("bench: ctx " + c + ": filling " + (maxCtx - gen) + " tokens so that --gen " + gen + " fits the context");
+            }
             KvSettings kv = engine.kvSettings();
             KvSettings dense = new KvSettings(KvDtype.BF16, null);
             ObjectMapper om = new ObjectMapper();
@@ -147,6 +151,7 @@ final class BenchCommand implements Callable<Integer> {
 
     private Row measure(Engine engine, KvSettings kv, String name, int ctx, int c, Double fraction) {
         Transformer tf = engine.transformer();
+        int fillTokens = Math.min(ctx, engine.config().contextLength() - gen);
         int vocab = engine.config().vocabSize();
         Sequence[] seqs = new Sequence[c];
         java.util.SplittableRandom r = new java.util.SplittableRandom(ctx * 31L + c);
@@ -155,14 +160,14 @@ final class BenchCommand implements Callable<Integer> {
             seqs[i] = tf.newSequence(kv);
             if (fraction != null) seqs[i].forceEvictFraction(fraction);
             if (fill.equals("random")) {
-                seqs[i].fillRandom(ctx, i + 1);
+                seqs[i].fillRandom(fillTokens, i + 1);
             } else {
-                int[] prompt = new int[ctx];
-                for (int j = 0; j < ctx; j++) prompt[j] = r.nextInt(vocab);
-                tf.forward(seqs[i], prompt, 0, ctx, null, false);
+                int[] prompt = new int[fillTokens];
+                for (int j = 0; j < fillTokens; j++) prompt[j] = r.nextInt(vocab);
+                tf.forward(seqs[i], prompt, 0, fillTokens, null, false);
             }
         }
-        double prefill = fill.equals("random") ? 0 : (double) ctx * c / ((System.nanoTime() - t0) / 1e9);
+        double prefill = fill.equals("random") ? 0 : (double) fillTokens * c / ((System.nanoTime() - t0) / 1e9);
         float[] logits = new float[c * vocab];
         int[] toks = new int[c];
         for (int i = 0; i < c; i++) toks[i] = r.nextInt(vocab);

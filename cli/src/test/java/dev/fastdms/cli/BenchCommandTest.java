@@ -52,6 +52,11 @@ class BenchCommandTest {
             assertEquals("prefill", o.get("fill").asText());
             assertTrue(o.get("prefill_tokens_per_s").asDouble() > 0);
         }
+        // at the model's full context (512) the fill leaves room for the generated tokens
+        StringWriter full = new StringWriter(), fe = new StringWriter();
+        assertEquals(0, Main.run(new String[]{"bench", "--ctx", "512", "--gen", "4", "--fill", "random", "--json", "--no-baseline"},
+                new PrintWriter(full, true), new PrintWriter(fe, true)), fe.toString());
+        assertEquals(512L * 2 * 5 * 4 * 8 * 2, new ObjectMapper().readTree(full.toString().strip()).get("kv_bytes_dense_bf16").asLong());
         StringWriter e2 = new StringWriter();
         assertEquals(2, Main.run(new String[]{"bench", "--fill", "zeros"}, new PrintWriter(new StringWriter()), new PrintWriter(e2)));
         assertTrue(e2.toString().contains("--fill must be prefill or random"));
