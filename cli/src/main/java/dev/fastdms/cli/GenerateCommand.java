@@ -66,6 +66,12 @@ final class GenerateCommand implements Callable<Integer> {
                 o.put("stop_reason", r.stopReason().name().toLowerCase());
                 o.put("compression_ratio", seq.cache().compressionRatio());
                 o.put("kv_bytes", seq.cache().bytesAllocated());
+                o.put("kv_bytes_dense_bf16", seq.cache().denseBf16Bytes());
+                var live = o.putArray("kv_live"); // tokens stored per [layer][kv head]
+                for (int l = 0; l < seq.cache().layers(); l++) {
+                    var row = live.addArray();
+                    for (int h = 0; h < seq.cache().kvHeads(); h++) row.add(seq.cache().head(l, h).live());
+                }
                 out.println(om.writeValueAsString(o));
             } else {
                 out.print(stream.flush());

@@ -117,6 +117,10 @@ class CliTest {
         assertEquals(0, pol.code(), pol.err());
         // BOS + 39 fed tokens (the 40th sampled token is not fed) seen, 20 kept per head
         assertEquals(40.0 / 20, JSON.readTree(pol.out()).get("compression_ratio").asDouble(), 1e-9);
+        JsonNode live = JSON.readTree(pol.out()).get("kv_live");
+        assertEquals(5, live.size());
+        for (JsonNode layer : live) { assertEquals(4, layer.size()); for (JsonNode h : layer) assertEquals(20, h.asInt()); }
+        assertEquals(40L * 2 * 5 * 4 * 8 * 2, JSON.readTree(pol.out()).get("kv_bytes_dense_bf16").asLong());
         Run need = run("generate", "--kv-policy", "knorm");
         assertEquals(2, need.code());
         assertTrue(need.err().contains("needs --kv-target-cr or --kv-tokens"), need.err());
