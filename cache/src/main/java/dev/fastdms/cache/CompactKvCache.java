@@ -3,7 +3,7 @@ package dev.fastdms.cache;
 /**
  * The KV cache of one sequence: one {@link HeadKv} per (layer, KV head), each with its own live length.
  */
-public final class CompactKvCache {
+public final class CompactKvCache implements KvCacheView {
     /** Slots added each time a head's storage grows. */
     public static final int DEFAULT_BLOCK_TOKENS = 256;
 
@@ -25,12 +25,14 @@ public final class CompactKvCache {
         for (int i = 0; i < heads.length; i++) heads[i] = new HeadKv(headDim, blockTokens, window, dtype, budget);
     }
 
-    public int layers() { return layers; }
-    public int kvHeads() { return kvHeads; }
-    public int headDim() { return headDim; }
+    @Override public int layers() { return layers; }
+    @Override public int kvHeads() { return kvHeads; }
+    @Override public int headDim() { return headDim; }
     public KvDtype dtype() { return dtype; }
 
     public HeadKv head(int layer, int kvHead) { return heads[layer * kvHeads + kvHead]; }
+
+    @Override public int live(int layer, int kvHead) { return head(layer, kvHead).live(); }
 
     /** Largest live length over all heads (scratch sizing). */
     public int maxLive() {
@@ -40,6 +42,7 @@ public final class CompactKvCache {
     }
 
     /** Tokens stored, summed over layers and heads. */
+    @Override
     public long liveTokens() {
         long n = 0;
         for (HeadKv h : heads) n += h.live();
@@ -47,8 +50,10 @@ public final class CompactKvCache {
     }
 
     /** Tokens seen by one head (every head sees every token). */
+    @Override
     public long seenTokens() { return heads.length == 0 ? 0 : heads[0].seen(); }
 
+    @Override
     public long bytesAllocated() {
         long b = 0;
         for (HeadKv h : heads) b += h.bytesAllocated();
@@ -56,9 +61,11 @@ public final class CompactKvCache {
     }
 
     /** What a dense BF16 cache of the tokens seen would take: 2 (K and V) · layers · kvHeads · headDim · 2 bytes · tokens. */
+    @Override
     public long denseBf16Bytes() { return 2L * layers * kvHeads * headDim * 2L * seenTokens(); }
 
     /** CR = tokens seen / tokens retained, averaged over layers and heads: 1 / mean over heads of (live / seen). */
+    @Override
     public double compressionRatio() {
         double sum = 0;
         for (HeadKv h : heads) sum += h.seen() == 0 ? 1.0 : (double) h.live() / h.seen();
@@ -66,6 +73,7 @@ public final class CompactKvCache {
     }
 
     /** Returns every head's blocks to the budget. */
+    @Override
     public void release() {
         for (HeadKv h : heads) h.release();
     }

@@ -77,7 +77,7 @@ final class ChatCommand implements Callable<Integer> {
                     Generator.Result r = chat.turn(msg, maxTokens, settings, id -> { out.print(stream.next(id)); out.flush(); });
                     out.println(stream.flush());
                     out.printf("[%d tokens, %.1f tok/s, cache %d tokens, CR %.2f]%n", r.ids().length, r.decodeTokensPerSecond(),
-                            chat.sequence().position(), chat.sequence().cache().compressionRatio());
+                            chat.sequence().position(), chat.sequence().kv().compressionRatio());
                 } catch (ContextOverflowException e) {
                     out.println();
                     out.println("(" + e.getMessage() + "; /reset to start over)");

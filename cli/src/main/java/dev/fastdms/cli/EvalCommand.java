@@ -60,7 +60,7 @@ final class EvalCommand implements Callable<Integer> {
             if (maxTokens != null) ids = java.util.Arrays.copyOf(ids, Math.min(ids.length, maxTokens));
             int window = ctx.value != null ? ctx.value : Math.min(engine.config().contextLength(), Math.max(2, ids.length));
             int s = stride != null ? stride : Math.max(1, window / 2);
-            var tf = engine.transformer();
+            var tf = engine.forward();
             List<Evaluator.Config> configs = new ArrayList<>();
             KvSettings base = engine.kvSettings();
             boolean explicitBase = model.kvPolicy != null || model.kvDtype != null || model.dmsWindow != null

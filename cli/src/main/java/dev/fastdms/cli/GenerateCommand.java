@@ -64,13 +64,13 @@ final class GenerateCommand implements Callable<Integer> {
                 o.put("prefill_tokens_per_s", r.prefillTokensPerSecond());
                 o.put("decode_tokens_per_s", r.decodeTokensPerSecond());
                 o.put("stop_reason", r.stopReason().name().toLowerCase());
-                o.put("compression_ratio", seq.cache().compressionRatio());
-                o.put("kv_bytes", seq.cache().bytesAllocated());
-                o.put("kv_bytes_dense_bf16", seq.cache().denseBf16Bytes());
+                o.put("compression_ratio", seq.kv().compressionRatio());
+                o.put("kv_bytes", seq.kv().bytesAllocated());
+                o.put("kv_bytes_dense_bf16", seq.kv().denseBf16Bytes());
                 var live = o.putArray("kv_live"); // tokens stored per [layer][kv head]
-                for (int l = 0; l < seq.cache().layers(); l++) {
+                for (int l = 0; l < seq.kv().layers(); l++) {
                     var row = live.addArray();
-                    for (int h = 0; h < seq.cache().kvHeads(); h++) row.add(seq.cache().head(l, h).live());
+                    for (int h = 0; h < seq.kv().kvHeads(); h++) row.add(seq.kv().live(l, h));
                 }
                 out.println(om.writeValueAsString(o));
             } else {

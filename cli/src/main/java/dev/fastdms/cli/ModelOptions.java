@@ -24,6 +24,13 @@ public final class ModelOptions {
     @Option(names = "--backend", paramLabel = "NAME", defaultValue = "jvm", description = "jvm (default), opencl, ptx or spirv (TornadoVM).")
     String backend;
 
+    @Option(names = "--device", paramLabel = "N", description = "Device index within a TornadoVM backend (default: its first device; see ./fastdms devices).")
+    Integer device;
+
+    @Option(names = "--kv-slots", paramLabel = "N", description = {"TornadoVM backends: KV slots per (sequence, layer, KV head) on the device (default: the context).",
+            "With DMS, tokens retained plus the window and one step must fit; a full head stops generation with a clear error."})
+    Integer kvSlots;
+
     @Option(names = "--kv-dtype", paramLabel = "TYPE", description = "KV cache element type: f32, f16, bf16, fp8, q8 (default f32).")
     String kvDtype;
 
@@ -97,9 +104,15 @@ public final class ModelOptions {
             };
         }
         if (dmsWindow != null && dmsWindow < 0) throw new IllegalArgumentException("--dms-window must be >= 0");
+        if (device != null && device < 0) throw new IllegalArgumentException("--device must be >= 0");
+        if (kvSlots != null && kvSlots < 1) throw new IllegalArgumentException("--kv-slots must be positive");
+        if ("jvm".equals(backend) && (device != null || kvSlots != null)) {
+            throw new IllegalArgumentException("--device and --kv-slots go with a TornadoVM --backend (opencl, ptx, spirv)");
+        }
         return new Engine.Options(m, tokenizer, ctx == null ? 0 : ctx, threads == null ? 0 : threads, backend,
                 parseDtype(kvDtype), kvPolicy, new KvSettings.DmsOverrides(dmsWindow, dmsAlphaScale, dmsAlphaOffset, conv),
-                kvTargetCr == null ? 0 : kvTargetCr, kvTokens == null ? 0 : kvTokens, parseBytes(kvBudget));
+                kvTargetCr == null ? 0 : kvTargetCr, kvTokens == null ? 0 : kvTokens, parseBytes(kvBudget))
+                .onDevice(backend, device == null ? -1 : device, kvSlots == null ? 0 : kvSlots, 1, 0);
     }
 
     static long parseBytes(String s) {

@@ -33,7 +33,7 @@ public final class BatchDecoder {
         }
     }
 
-    private final Transformer model;
+    private final ForwardPass model;
     private final Supplier<Sequence> newSequence;
     private final int maxBatch;
     private final ArrayDeque<Request> waiting = new ArrayDeque<>();
@@ -42,7 +42,7 @@ public final class BatchDecoder {
     private long decodeSteps, decodedTokens, prefillTokens;
     private double decodeSeconds, prefillSeconds;
 
-    public BatchDecoder(Transformer model, Supplier<Sequence> newSequence, int maxBatch) {
+    public BatchDecoder(ForwardPass model, Supplier<Sequence> newSequence, int maxBatch) {
         if (maxBatch < 1 || maxBatch > model.maxRows()) {
             throw new IllegalArgumentException("batch size must be in 1.." + model.maxRows() + ", got " + maxBatch);
         }

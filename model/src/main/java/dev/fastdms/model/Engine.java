@@ -26,10 +26,37 @@ public final class Engine implements AutoCloseable {
      * @param kvPolicy "none", "dms" or null (DMS when the checkpoint carries it or a DMS override is given)
      */
     public record Options(Path model, Path tokenizer, int ctx, int threads, String backend, KvDtype kvDtype,
-                          String kvPolicy, KvSettings.DmsOverrides dms, double targetCr, int budgetTokens, long budgetBytes) {
+                          String kvPolicy, KvSettings.DmsOverrides dms, double targetCr, int budgetTokens, long budgetBytes,
+                          int device, int kvSlots, int maxSequences, int deviceRows) {
+        public Options(Path model, Path tokenizer, int ctx, int threads, String backend, KvDtype kvDtype,
+                       String kvPolicy, KvSettings.DmsOverrides dms, double targetCr, int budgetTokens, long budgetBytes) {
+            this(model, tokenizer, ctx, threads, backend, kvDtype, kvPolicy, dms, targetCr, budgetTokens, budgetBytes, -1, 0, 1, 0);
+        }
+
         public static Options of(Path model) {
             return new Options(model, null, 0, 0, "jvm", KvDtype.F32, null, null, 0, 0, 0);
         }
+
+        /** The same options on another backend: device index, KV slots per head (0: the context), sequences, rows per step (0: default). */
+        public Options onDevice(String backend, int device, int kvSlots, int maxSequences, int deviceRows) {
+            return new Options(model, tokenizer, ctx, threads, backend, kvDtype, kvPolicy, dms, targetCr, budgetTokens, budgetBytes,
+                    device, kvSlots, maxSequences, deviceRows);
+        }
+    }
+
+    /** The provider serving {@code backend}, or a one-line error saying what is missing. */
+    static BackendProvider provider(String backend) {
+        for (BackendProvider p : BackendProvider.all()) {
+            if (!p.names().contains(backend)) continue;
+            String why = p.unavailableReason();
+            if (why != null) throw new IllegalArgumentException("the " + backend + " backend cannot start: " + why);
+            return p;
+        }
+        if (java.util.Set.of("opencl", "ptx", "spirv").contains(backend)) {
+            throw new IllegalArgumentException("the " + backend + " backend runs on TornadoVM, which this build does not include"
+                    + " (install a TornadoVM SDK, rebuild, run ./fastdms tornado-setup; see the README's TornadoVM section)");
+        }
+        throw new IllegalArgumentException("unknown backend '" + backend + "' (known: " + BackendProvider.knownBackends() + ")");
     }
 
     /** Largest number of tokens one forward step processes (prefill chunk, decode batch). */
@@ -37,25 +64,23 @@ public final class Engine implements AutoCloseable {
 
     private final ModelFile file;
     private final ModelConfig config;
-    private final Transformer transformer;
+    private final ForwardPass forward;
     private final Tokenizer tokenizer;
     private final ChatFormat chatFormat;
     private final KvSettings kv;
 
-    private Engine(ModelFile file, ModelConfig config, Transformer transformer, Tokenizer tokenizer, ChatFormat chatFormat, KvSettings kv) {
+    private Engine(ModelFile file, ModelConfig config, ForwardPass forward, Tokenizer tokenizer, ChatFormat chatFormat, KvSettings kv) {
         this.file = file;
         this.config = config;
-        this.transformer = transformer;
+        this.forward = forward;
         this.tokenizer = tokenizer;
         this.chatFormat = chatFormat;
         this.kv = kv;
     }
 
     public static Engine open(Options o, ProgressListener progress) {
-        if (o.backend() != null && !"jvm".equals(o.backend())) {
-            throw new IllegalArgumentException("the " + o.backend() + " backend runs on TornadoVM, which this build does not include"
-                    + " (install a TornadoVM SDK and see the README's TornadoVM section)");
-        }
+        String backend = o.backend() == null ? "jvm" : o.backend();
+        BackendProvider provider = "jvm".equals(backend) ? null : provider(backend);
         if (o.threads() > 0) Parallel.setThreads(o.threads());
         ModelFile file = ModelLoader.open(o.model());
         try {
@@ -82,7 +107,17 @@ public final class Engine implements AutoCloseable {
             progress.end();
             Tokenizer tok = o.tokenizer() != null ? Tokenizers.load(o.tokenizer()) : Tokenizers.forModel(file);
             ChatFormat chat = tok == null ? null : ChatFormat.forTokenizer(tok, file.metadata());
-            return new Engine(file, c, new Transformer(c, w, MAX_ROWS), tok, chat, new KvSettings(o.kvDtype(), dms, policy, budget));
+            KvSettings kv = new KvSettings(o.kvDtype(), dms, policy, budget);
+            ForwardPass forward;
+            if (provider == null) {
+                forward = new Transformer(c, w, MAX_ROWS);
+            } else {
+                if (policy != null) throw new IllegalArgumentException("--kv-policy " + o.kvPolicy() + " runs on the jvm backend only (the " + backend + " backend evicts by DMS)");
+                if (budget != null) throw new IllegalArgumentException("--kv-budget applies to the jvm backend; the " + backend + " backend sizes its device cache with --kv-slots");
+                forward = provider.open(backend, o.device(), c, w, new BackendProvider.Options(o.deviceRows() > 0 ? o.deviceRows() : 32,
+                        Math.max(1, o.maxSequences()), o.kvSlots(), kv, 0));
+            }
+            return new Engine(file, c, forward, tok, chat, kv);
         } catch (RuntimeException e) {
             file.close();
             throw e;
@@ -91,13 +126,20 @@ public final class Engine implements AutoCloseable {
 
     public ModelFile file() { return file; }
     public ModelConfig config() { return config; }
-    public Transformer transformer() { return transformer; }
+    /** The forward pass of the selected backend. */
+    public ForwardPass forward() { return forward; }
+
+    /** The JVM forward pass (only on the jvm backend: benchmarks and tools that need its internals). */
+    public Transformer transformer() {
+        if (forward instanceof Transformer t) return t;
+        throw new IllegalStateException("this needs the jvm backend, not " + forward.backend());
+    }
     public KvSettings kvSettings() { return kv; }
     /** The tokenizer, or null for a model that carries none (then only token ids can be used). */
     public Tokenizer tokenizer() { return tokenizer; }
     public ChatFormat chatFormat() { return chatFormat; }
 
-    public Sequence newSequence() { return transformer.newSequence(kv); }
+    public Sequence newSequence() { return forward.newSequence(kv); }
 
     private Tokenizer requireTokenizer() {
         if (tokenizer == null) throw new IllegalArgumentException(file.path() + " has no tokenizer (pass --tokenizer FILE)");
@@ -136,11 +178,13 @@ public final class Engine implements AutoCloseable {
     public Generator.Result generate(Sequence seq, int[] prompt, int maxNewTokens, Sampler.Settings settings,
                                      Generator.TokenSink sink, ProgressListener prefillProgress) {
         IntPredicate stop = this::isStop;
-        return new Generator(transformer).generate(seq, prompt, maxNewTokens, new Sampler(settings), stop, sink, prefillProgress);
+        return new Generator(forward).generate(seq, prompt, maxNewTokens, new Sampler(settings), stop, sink, prefillProgress);
     }
 
     @Override
-    public void close() { file.close(); }
+    public void close() {
+        try { forward.close(); } finally { file.close(); }
+    }
 
     /** Streams text out of generated ids; ids of special tokens (stop tokens) produce no text. */
     public static final class TextStream {

@@ -26,9 +26,9 @@ public final class Generator {
         public double decodeTokensPerSecond() { return decodeSeconds > 0 ? Math.max(0, ids.length - 1) / decodeSeconds : 0; }
     }
 
-    private final Transformer model;
+    private final ForwardPass model;
 
-    public Generator(Transformer model) { this.model = model; }
+    public Generator(ForwardPass model) { this.model = model; }
 
     public Result generate(Sequence seq, int[] prompt, int maxNewTokens, Sampler sampler, IntPredicate isStop, TokenSink sink) {
         return generate(seq, prompt, maxNewTokens, sampler, isStop, sink, ProgressListener.NONE);
@@ -48,7 +48,11 @@ public final class Generator {
         int historyLen = prompt.length;
         long t0 = System.nanoTime();
         prefillProgress.start("prefill", prompt.length);
-        model.forward(seq, prompt, 0, prompt.length, logits, false, prefillProgress);
+        // Greedy on a device backend: the device picks the token, only its id comes back.
+        boolean onDevice = sampler.isPlainArgmax() && !"jvm".equals(model.backend());
+        int picked = onDevice ? model.forwardArgmax(seq, prompt, 0, prompt.length) : -1;
+        if (picked < 0) model.forward(seq, prompt, 0, prompt.length, logits, false, prefillProgress);
+        else prefillProgress.advance(prompt.length);
         prefillProgress.end();
         long t1 = System.nanoTime();
         int[] out = new int[Math.max(0, maxNewTokens)];
@@ -56,7 +60,7 @@ public final class Generator {
         StopReason reason = StopReason.MAX_TOKENS;
         int[] one = new int[1];
         while (n < maxNewTokens) {
-            int next = sampler.sample(logits, vocab, history, historyLen);
+            int next = picked >= 0 ? picked : sampler.sample(logits, vocab, history, historyLen);
             out[n++] = next;
             history[historyLen++] = next;
             if (sink != null) sink.accept(next);
@@ -64,7 +68,8 @@ public final class Generator {
             if (n == maxNewTokens) break;
             if (seq.position() >= ctx) { reason = StopReason.CONTEXT_FULL; break; }
             one[0] = next;
-            model.forward(seq, one, 0, 1, logits, false);
+            picked = onDevice ? model.forwardArgmax(seq, one, 0, 1) : -1;
+            if (picked < 0) model.forward(seq, one, 0, 1, logits, false);
         }
         long t2 = System.nanoTime();
         return new Result(prompt.clone(), Arrays.copyOf(out, n), reason, (t1 - t0) / 1e9, (t2 - t1) / 1e9);

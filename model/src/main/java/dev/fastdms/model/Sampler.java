@@ -37,6 +37,9 @@ public final class Sampler {
 
     public Settings settings() { return s; }
 
+    /** True when the pick is the argmax of the raw logits (a device backend may then pick the token itself). */
+    public boolean isPlainArgmax() { return s.temperature() == 0f && s.repetitionPenalty() == 1f; }
+
     /** Index of the largest logit (lowest index on ties). */
     public static int argmax(float[] logits, int off, int n) {
         int best = 0;

@@ -3,6 +3,7 @@ package dev.fastdms.model;
 import dev.fastdms.cache.CompactKvCache;
 import dev.fastdms.cache.DmsConfig;
 import dev.fastdms.cache.EvictionPolicy;
+import dev.fastdms.cache.KvCacheView;
 
 /**
  * One generation stream: its compacted KV cache, the next position, and the DMS rule that governs eviction in it
@@ -13,7 +14,9 @@ public final class Sequence {
     @FunctionalInterface
     public interface DmsObserver { void decided(int layer, int kvHead, int position, boolean evict); }
 
-    final CompactKvCache cache;
+    final CompactKvCache cache;    // the JVM backend's cache, or null when the cache lives on a device
+    final KvCacheView kv;
+    final Object backendState;     // a device backend's handle (its cache slot), or null
     final DmsConfig dms;
     final EvictionPolicy policy;   // training-free eviction, or null
     int position;
@@ -23,9 +26,33 @@ public final class Sequence {
 
     Sequence(CompactKvCache cache, DmsConfig dms, EvictionPolicy policy) {
         this.cache = cache;
+        this.kv = cache;
+        this.backendState = null;
         this.dms = dms;
         this.policy = policy;
     }
+
+    private Sequence(KvCacheView kv, DmsConfig dms, Object backendState) {
+        this.cache = null;
+        this.kv = kv;
+        this.backendState = backendState;
+        this.dms = dms;
+        this.policy = null;
+    }
+
+    /** A sequence whose KV cache a device backend keeps (reported through {@code kv}); {@code state} is its handle. */
+    public static Sequence onDevice(KvCacheView kv, DmsConfig dms, Object state) { return new Sequence(kv, dms, state); }
+
+    /** The device backend's handle for this sequence, or null for a JVM sequence. */
+    public Object backendState() { return backendState; }
+
+    /** For device backends: the sequence has consumed {@code n} more positions. */
+    public void advance(int n) { position += n; }
+
+    /** The forced eviction fraction (benchmarking), or negative when the model decides. */
+    public double forcedEvictFraction() { return forcedEvictFraction; }
+
+    public DmsObserver observer() { return observer; }
 
     public EvictionPolicy policy() { return policy; }
 
@@ -52,6 +79,7 @@ public final class Sequence {
      * follow the forced fraction through the real delayed-eviction path.
      */
     public void fillRandom(int tokens, long seed) {
+        if (cache == null) throw new IllegalStateException("fillRandom works on JVM sequences only");
         java.util.SplittableRandom r = new java.util.SplittableRandom(seed);
         int d = cache.headDim();
         float[] k = new float[d], v = new float[d];
@@ -73,7 +101,14 @@ public final class Sequence {
         position += tokens;
     }
 
-    public CompactKvCache cache() { return cache; }
+    /** The JVM cache; device sequences have none (use {@link #kv()}). */
+    public CompactKvCache cache() {
+        if (cache == null) throw new IllegalStateException("this sequence's KV cache lives on the device; use kv()");
+        return cache;
+    }
+
+    /** This sequence's KV cache as every backend reports it. */
+    public KvCacheView kv() { return kv; }
     public DmsConfig dms() { return dms; }
     /** Position of the next token (= tokens processed so far). */
     public int position() { return position; }

@@ -22,7 +22,7 @@ import java.util.Arrays;
  *
  * <p>Not thread-safe: one forward at a time (its activation buffers are reused).
  */
-public final class Transformer {
+public final class Transformer implements ForwardPass {
     private final ModelConfig c;
     private final Weights w;
     private final int maxRows;
@@ -54,16 +54,12 @@ public final class Transformer {
         rowPos = new int[maxRows];
     }
 
-    public ModelConfig config() { return c; }
+    @Override public ModelConfig config() { return c; }
     public Weights weights() { return w; }
-    public int maxRows() { return maxRows; }
+    @Override public int maxRows() { return maxRows; }
+    @Override public String backend() { return "jvm"; }
 
-    /** A new empty sequence whose cache stores {@code dtype} and evicts by {@code dms} (null: never). */
-    public Sequence newSequence(KvDtype dtype, DmsConfig dms) {
-        return newSequence(new KvSettings(dtype, dms));
-    }
-
-    /** A new empty sequence with the given KV storage and eviction settings. */
+    @Override
     public Sequence newSequence(KvSettings kv) {
         if (kv.dms() != null && kv.policy() != null) throw new IllegalArgumentException("DMS and a training-free policy cannot be combined");
         int window = kv.dms() == null ? 0 : kv.dms().window();
@@ -78,11 +74,7 @@ public final class Transformer {
      * @param logits receives the logits of every token ([len][vocab]) when {@code allLogits}, else of the last token
      *               ([vocab]); may be null when no logits are wanted (prefill of a prompt prefix)
      */
-    public void forward(Sequence s, int[] tokens, int off, int len, float[] logits, boolean allLogits) {
-        forward(s, tokens, off, len, logits, allLogits, ProgressListener.NONE);
-    }
-
-    /** As {@link #forward(Sequence, int[], int, int, float[], boolean)}, reporting tokens done after each chunk. */
+    @Override
     public void forward(Sequence s, int[] tokens, int off, int len, float[] logits, boolean allLogits, ProgressListener progress) {
         if (s.position + len > c.contextLength()) {
             throw new ContextOverflowException("context overflow: " + (s.position + len) + " tokens exceed the context of " + c.contextLength());
@@ -110,6 +102,7 @@ public final class Transformer {
      * next position. Rows of the same sequence must be contiguous, in position order. Logits: of every row into
      * out[outOff + i*vocab] when {@code everyRow}, else of the last row only into out[outOff ..].
      */
+    @Override
     public void forwardRows(Sequence[] seqs, int[] tokens, int n, float[] out, int outOff, boolean everyRow) {
         if (n > maxRows) throw new IllegalArgumentException("at most " + maxRows + " rows per step");
         int dim = c.dim(), hd = c.headDim(), half = hd / 2, qDim = c.qDim(), kvDim = c.kvDim(), ffn = c.ffnDim();
@@ -278,7 +271,7 @@ public final class Transformer {
         }
     }
 
-    static float[] ropeInverseFrequencies(ModelConfig c, float[] freqFactors) {
+    public static float[] ropeInverseFrequencies(ModelConfig c, float[] freqFactors) {
         int half = c.headDim() / 2;
         float[] f = new float[half];
         ModelConfig.RopeScaling rs = c.ropeScaling();

@@ -2,7 +2,7 @@ package dev.fastdms.model.eval;
 
 import dev.fastdms.model.Sampler;
 import dev.fastdms.model.Sequence;
-import dev.fastdms.model.Transformer;
+import dev.fastdms.model.ForwardPass;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -34,9 +34,9 @@ public final class Evaluator {
     /** Called after each window with (windows done, windows total). */
     public interface Progress { void update(int done, int total); }
 
-    private final Transformer model;
+    private final ForwardPass model;
 
-    public Evaluator(Transformer model) { this.model = model; }
+    public Evaluator(ForwardPass model) { this.model = model; }
 
     public List<Result> run(int[] tokens, int ctx, int stride, Supplier<Sequence> full, List<Config> configs, Progress progress) {
         int T = tokens.length;
@@ -86,8 +86,8 @@ public final class Evaluator {
                     kld[k] += kl;
                     if (Sampler.argmax(fullLogits, row, V) == Sampler.argmax(cmpLogits, row, V)) match[k]++;
                 }
-                crSum[k] += s.cache().compressionRatio();
-                bytes[k] = Math.max(bytes[k], s.cache().bytesAllocated());
+                crSum[k] += s.kv().compressionRatio();
+                bytes[k] = Math.max(bytes[k], s.kv().bytesAllocated());
             }
             denseMax = Math.max(denseMax, 2L * c.layers() * c.kvHeads() * c.headDim() * 2L * len);
             scored += end - firstScored;

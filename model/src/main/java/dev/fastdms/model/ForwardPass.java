@@ -1,0 +1,53 @@
+package dev.fastdms.model;
+
+import dev.fastdms.cache.DmsConfig;
+import dev.fastdms.cache.KvDtype;
+
+/**
+ * The forward pass as the engine sees it, whatever executes it: the JVM {@link Transformer} (the reference) or a
+ * device backend (TornadoVM). Rows are tokens of sequences at their next positions; every sequence owns a compacted
+ * per-(layer, KV head) cache that the backend keeps where it computes.
+ */
+public interface ForwardPass extends AutoCloseable {
+    ModelConfig config();
+
+    /** Largest number of rows one {@link #forwardRows} step takes (prefill chunk, decode batch). */
+    int maxRows();
+
+    /** Backend name as on the command line: jvm, opencl, ptx, spirv. */
+    String backend();
+
+    /** A new empty sequence with the given KV storage and eviction settings. */
+    Sequence newSequence(KvSettings kv);
+
+    default Sequence newSequence(KvDtype dtype, DmsConfig dms) { return newSequence(new KvSettings(dtype, dms)); }
+
+    /**
+     * Feeds {@code len} tokens of one sequence at its next positions, in chunks of {@link #maxRows()}.
+     *
+     * @param logits receives the logits of every token ([len][vocab]) when {@code allLogits}, else of the last token
+     *               ([vocab]); may be null when no logits are wanted
+     */
+    void forward(Sequence s, int[] tokens, int off, int len, float[] logits, boolean allLogits, ProgressListener progress);
+
+    default void forward(Sequence s, int[] tokens, int off, int len, float[] logits, boolean allLogits) {
+        forward(s, tokens, off, len, logits, allLogits, ProgressListener.NONE);
+    }
+
+    /**
+     * One step over {@code n} rows: row i is token {@code tokens[i]} of sequence {@code seqs[i]} at that sequence's
+     * next position. Rows of the same sequence must be contiguous, in position order. Logits: of every row into
+     * out[outOff + i*vocab] when {@code everyRow}, else of the last row only into out[outOff ..]; none when out is null.
+     */
+    void forwardRows(Sequence[] seqs, int[] tokens, int n, float[] out, int outOff, boolean everyRow);
+
+    /**
+     * Greedy decoding where the backend can pick the token itself: feeds the tokens like {@link #forward} and
+     * returns the argmax of the last token's logits, or -1 when this backend has no such shortcut (then the caller
+     * asks for logits). Device backends use it so that only the token id crosses the bus.
+     */
+    default int forwardArgmax(Sequence s, int[] tokens, int off, int len) { return -1; }
+
+    @Override
+    default void close() {}
+}

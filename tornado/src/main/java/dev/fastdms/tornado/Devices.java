@@ -1,0 +1,55 @@
+package dev.fastdms.tornado;
+
+import uk.ac.manchester.tornado.api.TornadoBackend;
+import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
+import uk.ac.manchester.tornado.api.common.TornadoDevice;
+import uk.ac.manchester.tornado.api.enums.TornadoVMBackendType;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/** The TornadoVM backends and devices of this machine, and the pick for {@code --backend NAME --device N}. */
+public final class Devices {
+    private Devices() {}
+
+    static TornadoVMBackendType type(String backend) {
+        return switch (backend) {
+            case "opencl" -> TornadoVMBackendType.OPENCL;
+            case "ptx" -> TornadoVMBackendType.PTX;
+            case "spirv" -> TornadoVMBackendType.SPIRV;
+            default -> throw new IllegalArgumentException("unknown TornadoVM backend " + backend + " (opencl, ptx, spirv)");
+        };
+    }
+
+    /** The device, or a one-line error naming what this SDK and machine have. */
+    public static TornadoDevice pick(String backend, int index) {
+        TornadoVMBackendType want = type(backend);
+        List<String> have = new ArrayList<>();
+        for (TornadoBackend b : TornadoExecutionPlan.getTornadoDeviceMap().getAllBackends()) {
+            have.add(b.getBackendType().name().toLowerCase(Locale.ROOT));
+            if (b.getBackendType() != want) continue;
+            if (b.getNumDevices() == 0) throw new IllegalArgumentException("the " + backend + " backend sees no device on this machine");
+            int i = index < 0 ? 0 : index;
+            if (i >= b.getNumDevices()) {
+                throw new IllegalArgumentException("--device " + i + ": the " + backend + " backend has " + b.getNumDevices() + " device(s) (0.." + (b.getNumDevices() - 1) + ")");
+            }
+            return b.getDevice(i);
+        }
+        throw new IllegalArgumentException("the installed TornadoVM SDK has no " + backend + " backend (it has: "
+                + (have.isEmpty() ? "none" : String.join(", ", have)) + "); rebuild TornadoVM with it (see the README)");
+    }
+
+    /** One line per device: backend, index, name, global memory. */
+    public static List<String> describe() {
+        List<String> out = new ArrayList<>();
+        for (TornadoBackend b : TornadoExecutionPlan.getTornadoDeviceMap().getAllBackends()) {
+            for (int i = 0; i < b.getNumDevices(); i++) {
+                TornadoDevice d = b.getDevice(i);
+                out.add(String.format(Locale.ROOT, "--backend %s --device %d  %s  (%d MiB max allocation)",
+                        b.getBackendType().name().toLowerCase(Locale.ROOT), i, d.getPhysicalDevice().getDeviceName(), d.getMaxAllocMemory() >> 20));
+            }
+        }
+        return out;
+    }
+}

@@ -1,0 +1,286 @@
+package dev.fastdms.tornado;
+
+import dev.fastdms.model.ModelConfig;
+import uk.ac.manchester.tornado.api.DataRange;
+import uk.ac.manchester.tornado.api.GridScheduler;
+import uk.ac.manchester.tornado.api.KernelContext;
+import uk.ac.manchester.tornado.api.TaskGraph;
+import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
+import uk.ac.manchester.tornado.api.TornadoExecutionResult;
+import uk.ac.manchester.tornado.api.WorkerGrid1D;
+import uk.ac.manchester.tornado.api.common.TornadoDevice;
+import uk.ac.manchester.tornado.api.enums.DataTransferMode;
+import uk.ac.manchester.tornado.api.enums.ProfilerMode;
+import uk.ac.manchester.tornado.api.types.arrays.ByteArray;
+import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
+import uk.ac.manchester.tornado.api.types.arrays.IntArray;
+import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
+
+import static dev.fastdms.tornado.Layout.*;
+
+/**
+ * The TornadoVM planning layer: the device arrays of one model (weights, activations, the compacted KV cache) and
+ * the three task graphs of a forward step, built once and reused for every step.
+ *
+ * <ul>
+ *   <li>{@code step}: the step's rows come in (token ids, their sequences and positions, per-sequence DMS parameters:
+ *   the only host-to-device copy of a step), embeddings are looked up, the layer counter is rewound;</li>
+ *   <li>{@code layer}: one transformer layer — executed once per layer, the kernels index every weight and cache
+ *   array with the layer counter that the graph's last task advances;</li>
+ *   <li>{@code head}: final norm, logits and the greedy pick; only the picked ids, the status word, and the logits when
+ *   asked for, come back.</li>
+ * </ul>
+ * Weights and the cache are copied to the device on first execution and never again; the graphs hand the residual
+ * stream and the step's rows to each other on the device ({@code persistOnDevice} / {@code consumeFromDevice}).
+ */
+final class ForwardGraphs implements AutoCloseable {
+    final ModelConfig c;
+    final int maxRows, maxSeqs, slots, ringSize, kvType, splits, kvBlocks, logCtx, localSize;
+    final boolean logDecisions;
+
+    final IntArray cfg, step, ctrl, status, flags, headState, slotMeta, ring, picked;
+    final FloatArray cfgF, stepF, lut, invFreq, x, xb, q, k, v, att, hb, hb2, part, xh, logits;
+    final FloatArray kF, vF, kS, vS;
+    final ByteArray kB, vB, log;
+    private final DeviceWeights w;
+    private final TornadoExecutionPlan plan;
+    private TornadoExecutionResult lastLayer, lastHead;
+    private long bytesIn, bytesOut;
+    private final boolean profile;
+
+    ForwardGraphs(ModelConfig c, DeviceWeights w, float[] ropeInvFreq, int maxRows, int maxSeqs, int slots, int maxWindow,
+                  int kvType, boolean logDecisions, TornadoDevice device, int localSize, boolean profile) {
+        this.c = c;
+        this.w = w;
+        this.maxRows = maxRows;
+        this.maxSeqs = maxSeqs;
+        this.slots = slots;
+        this.ringSize = maxWindow + maxRows + 1;
+        this.kvType = kvType;
+        this.splits = (slots + CHUNK - 1) / CHUNK;
+        this.kvBlocks = kvType == KV_Q8 ? (c.headDim() % 32 == 0 ? c.headDim() / 32 : 1) : 1;
+        this.logDecisions = logDecisions;
+        this.logCtx = c.contextLength();
+        this.localSize = localSize;
+        this.profile = profile;
+        int L = c.layers(), kvh = c.kvHeads(), hd = c.headDim();
+        long heads = (long) maxSeqs * L * kvh;
+        long rows = heads * slots;
+        if (rows * hd > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("the device KV cache (" + maxSeqs + " sequences x " + slots + " slots per head) exceeds what one TornadoVM array can index; lower --kv-slots or --ctx");
+        }
+        cfg = new IntArray(CFG_SIZE);
+        int[] cv = new int[CFG_SIZE];
+        cv[DIM] = c.dim(); cv[Q_DIM] = c.qDim(); cv[KV_DIM] = c.kvDim(); cv[HEAD_DIM] = hd; cv[HEADS] = c.heads();
+        cv[KV_HEADS] = kvh; cv[FFN] = c.ffnDim(); cv[VOCAB] = c.vocabSize(); cv[LAYERS] = L; cv[MAX_ROWS] = maxRows;
+        cv[SLOTS] = slots; cv[RING] = ringSize; cv[KV_TYPE] = kvType; cv[MAX_SPLITS] = splits; cv[ROPE_HALF] = c.ropeHalf() ? 1 : 0;
+        cv[LOG_CTX] = logCtx; cv[LOG_ON] = logDecisions ? 1 : 0; cv[MAX_SEQS] = maxSeqs; cv[KV_BLOCKS] = kvBlocks; cv[GROUP] = c.groupSize();
+        for (int i = 0; i < CFG_SIZE; i++) cfg.set(i, cv[i]);
+        cfgF = new FloatArray(CFGF_SIZE);
+        cfgF.set(EPS, c.rmsEps());
+        cfgF.set(ATTN_SCALE, (float) (1.0 / Math.sqrt(hd)));
+        step = new IntArray(stepSize(maxRows, maxSeqs));
+        stepF = new FloatArray(maxSeqs * SLOT_FPARAMS);
+        ctrl = new IntArray(CTRL_SIZE);
+        status = new IntArray(STATUS_SIZE);
+        lut = DeviceWeights.lookupTables();
+        invFreq = FloatArray.fromArray(ropeInvFreq);
+        x = new FloatArray(maxRows * c.dim());
+        xb = new FloatArray(maxRows * Math.max(c.dim(), c.qDim()));
+        q = new FloatArray(maxRows * c.qDim());
+        k = new FloatArray(maxRows * c.kvDim());
+        v = new FloatArray(maxRows * c.kvDim());
+        att = new FloatArray(maxRows * c.qDim());
+        hb = new FloatArray(maxRows * c.ffnDim());
+        hb2 = new FloatArray(maxRows * c.ffnDim());
+        part = new FloatArray(Math.toIntExact((long) maxRows * c.heads() * splits * (hd + 2)));
+        xh = new FloatArray(maxRows * c.dim());
+        logits = new FloatArray(Math.toIntExact((long) maxRows * c.vocabSize()));
+        picked = new IntArray(maxRows);
+        flags = new IntArray(maxRows * kvh);
+        headState = new IntArray(Math.toIntExact(2 * heads));
+        slotMeta = new IntArray(Math.toIntExact(2 * rows));
+        ring = new IntArray(Math.toIntExact(heads * ringSize));
+        boolean f32 = kvType == KV_F32;
+        kF = new FloatArray(f32 ? Math.toIntExact(rows * hd) : 1);
+        vF = new FloatArray(f32 ? Math.toIntExact(rows * hd) : 1);
+        kB = new ByteArray(f32 ? 1 : Math.toIntExact(rows * hd));
+        vB = new ByteArray(f32 ? 1 : Math.toIntExact(rows * hd));
+        kS = new FloatArray(f32 ? 1 : Math.toIntExact(rows * kvBlocks));
+        vS = new FloatArray(f32 ? 1 : Math.toIntExact(rows * kvBlocks));
+        log = new ByteArray(logDecisions ? Math.toIntExact(heads * logCtx) : 1);
+
+        KernelContext kc = new KernelContext();
+        GridScheduler grid = new GridScheduler();
+
+        // ---- step (a graph may only consume from the graph just before it, and only what its tasks use)
+        TaskGraph g0 = new TaskGraph("step")
+                .transferToDevice(DataTransferMode.EVERY_EXECUTION, step, stepF)
+                .transferToDevice(DataTransferMode.FIRST_EXECUTION, cfg, cfgF, ctrl, status, lut);
+        g0.task("begin", Kernels::begin, kc, step, stepF, cfg, cfgF, lut, ctrl, status);
+        grid.addWorkerGrid("step.begin", flat(1));
+        g0.persistOnDevice(step, stepF, cfg, cfgF, ctrl, status, lut);
+
+        // ---- layer (the embedding lookup runs in the first layer's pass)
+        TaskGraph g1 = new TaskGraph("layer")
+                .consumeFromDevice("step", step, stepF, cfg, cfgF, ctrl, status, lut)
+                .transferToDevice(DataTransferMode.FIRST_EXECUTION, w.embedding.data(), w.wq.data(), w.wk.data(), w.wv.data(), w.wo.data(),
+                        w.gate.data(), w.up.data(), w.down.data(), w.attnNorm, w.ffnNorm, w.qNorm, w.kNorm, invFreq)
+                .transferToDevice(DataTransferMode.FIRST_EXECUTION, x, xb, q, k, v, att, hb, hb2, part, flags, headState,
+                        slotMeta, ring, kF, vF, kB, vB, kS, vS, log);
+        switch (w.embedding.kind()) {
+            case F32 -> g1.task("embed", Kernels::embedF32, kc, (FloatArray) w.embedding.data(), x, step, cfg, ctrl);
+            case F16, BF16 -> g1.task("embed", Kernels::embedF16, kc, (ShortArray) w.embedding.data(), lut, x, step, cfg, ctrl,
+                    w.embedding.kind() == DeviceWeights.Kind.BF16 ? 1 : 0);
+            case Q8_0 -> g1.task("embed", Kernels::embedQ8, kc, (ByteArray) w.embedding.data(), lut, x, step, cfg, ctrl);
+            case Q4_0 -> g1.task("embed", Kernels::embedQ4, kc, (ByteArray) w.embedding.data(), lut, x, step, cfg, ctrl);
+        }
+        grid.addWorkerGrid("layer.embed", flat(maxRows * c.dim()));
+        int dim = c.dim(), qDim = c.qDim(), kvDim = c.kvDim(), ffn = c.ffnDim();
+        g1.task("attnNorm", Kernels::rmsnorm, kc, x, xb, w.attnNorm, step, cfg, cfgF, ctrl, 1, 0);
+        grid.addWorkerGrid("layer.attnNorm", groups(maxRows));
+        matmul(g1, grid, "layer", "wq", w.wq, xb, q, qDim, dim, true, false, false, kc);
+        matmul(g1, grid, "layer", "wk", w.wk, xb, k, kvDim, dim, true, false, false, kc);
+        matmul(g1, grid, "layer", "wv", w.wv, xb, v, kvDim, dim, true, false, false, kc);
+        if (c.qkNorm()) {
+            g1.task("qNorm", Kernels::headNorm, kc, q, w.qNorm, step, cfg, cfgF, ctrl, c.heads());
+            grid.addWorkerGrid("layer.qNorm", groups(maxRows * c.heads()));
+            g1.task("kNorm", Kernels::headNorm, kc, k, w.kNorm, step, cfg, cfgF, ctrl, c.kvHeads());
+            grid.addWorkerGrid("layer.kNorm", groups(maxRows * c.kvHeads()));
+        }
+        g1.task("dmsRope", Kernels::dmsRope, kc, q, k, invFreq, step, stepF, cfg, ctrl, flags, log);
+        grid.addWorkerGrid("layer.dmsRope", flat(maxRows * (c.heads() + c.kvHeads())));
+        g1.task("kvAppend", Kernels::kvAppend, kc, k, v, step, cfg, ctrl, flags, headState, slotMeta, ring, kF, vF, kB, vB, kS, vS, lut, status);
+        grid.addWorkerGrid("layer.kvAppend", flat(maxRows * kvh));
+        g1.task("attnPartial", Kernels::attnPartial, kc, q, step, cfg, cfgF, ctrl, headState, slotMeta, kF, vF, kB, vB, kS, vS, lut, part);
+        grid.addWorkerGrid("layer.attnPartial", groups(maxRows * c.heads() * splits));
+        g1.task("attnCombine", Kernels::attnCombine, kc, part, att, step, cfg, ctrl, headState);
+        grid.addWorkerGrid("layer.attnCombine", groups(maxRows * c.heads()));
+        g1.task("kvReclaim", Kernels::kvReclaim, kc, step, cfg, ctrl, headState, slotMeta, ring, kF, vF, kB, vB, kS, vS);
+        grid.addWorkerGrid("layer.kvReclaim", flat(maxRows * kvh));
+        matmul(g1, grid, "layer", "wo", w.wo, att, x, dim, qDim, true, true, false, kc);
+        g1.task("ffnNorm", Kernels::rmsnorm, kc, x, xb, w.ffnNorm, step, cfg, cfgF, ctrl, 1, 0);
+        grid.addWorkerGrid("layer.ffnNorm", groups(maxRows));
+        matmul(g1, grid, "layer", "gate", w.gate, xb, hb, ffn, dim, true, false, false, kc);
+        matmul(g1, grid, "layer", "up", w.up, xb, hb2, ffn, dim, true, false, false, kc);
+        g1.task("swiglu", Kernels::swiglu, kc, hb, hb2, step, cfg);
+        grid.addWorkerGrid("layer.swiglu", flat(maxRows * ffn));
+        matmul(g1, grid, "layer", "down", w.down, hb, x, dim, ffn, true, true, false, kc);
+        g1.task("nextLayer", Kernels::nextLayer, kc, ctrl);
+        grid.addWorkerGrid("layer.nextLayer", flat(1));
+        g1.transferToHost(DataTransferMode.UNDER_DEMAND, headState, log);
+        boolean headUsesLut = w.output.kind() != DeviceWeights.Kind.F32;
+        if (w.tiedOutput && headUsesLut) g1.persistOnDevice(step, cfg, cfgF, ctrl, status, x, lut, w.embedding.data());
+        else if (w.tiedOutput) g1.persistOnDevice(step, cfg, cfgF, ctrl, status, x, w.embedding.data());
+        else if (headUsesLut) g1.persistOnDevice(step, cfg, cfgF, ctrl, status, x, lut);
+        else g1.persistOnDevice(step, cfg, cfgF, ctrl, status, x);
+
+        // ---- head
+        TaskGraph g2 = new TaskGraph("head");
+        if (headUsesLut) g2.consumeFromDevice("layer", step, cfg, cfgF, ctrl, status, x, lut);
+        else g2.consumeFromDevice("layer", step, cfg, cfgF, ctrl, status, x);
+        if (w.tiedOutput) g2.consumeFromDevice("layer", w.output.data());
+        else g2.transferToDevice(DataTransferMode.FIRST_EXECUTION, w.output.data());
+        g2.transferToDevice(DataTransferMode.FIRST_EXECUTION, w.outputNorm, xh, logits, picked);
+        g2.task("outNorm", Kernels::rmsnorm, kc, x, xh, w.outputNorm, step, cfg, cfgF, ctrl, 0, 1);
+        grid.addWorkerGrid("head.outNorm", groups(maxRows));
+        matmul(g2, grid, "head", "logits", w.output, xh, logits, c.vocabSize(), dim, false, false, true, kc);
+        g2.task("argmax", Kernels::argmax, kc, logits, picked, step, cfg, status);
+        grid.addWorkerGrid("head.argmax", groups(maxRows));
+        g2.transferToHost(DataTransferMode.UNDER_DEMAND, logits, picked, status);
+
+        plan = new TornadoExecutionPlan(g0.snapshot(), g1.snapshot(), g2.snapshot());
+        plan.withGridScheduler(grid);
+        if (device != null) plan.withDevice(device);
+        if (profile) plan.withProfiler(ProfilerMode.SILENT);
+    }
+
+    private void matmul(TaskGraph g, GridScheduler grid, String graph, String name, DeviceWeights.Matrix m, FloatArray in, FloatArray out,
+                        int rowsOut, int cols, boolean layered, boolean accumulate, boolean head, KernelContext kc) {
+        int lay = layered ? 1 : 0, acc = accumulate ? 1 : 0, hd = head ? 1 : 0;
+        switch (m.kind()) {
+            case F32 -> g.task(name, Kernels::matmulF32, kc, (FloatArray) m.data(), in, out, step, ctrl, rowsOut, cols, lay, acc, hd);
+            case F16, BF16 -> g.task(name, Kernels::matmulF16, kc, (ShortArray) m.data(), lut, in, out, step, ctrl, rowsOut, cols, lay, acc, hd,
+                    m.kind() == DeviceWeights.Kind.BF16 ? 1 : 0);
+            case Q8_0 -> g.task(name, Kernels::matmulQ8, kc, (ByteArray) m.data(), lut, in, out, step, ctrl, rowsOut, cols, lay, acc, hd);
+            case Q4_0 -> g.task(name, Kernels::matmulQ4, kc, (ByteArray) m.data(), lut, in, out, step, ctrl, rowsOut, cols, lay, acc, hd);
+        }
+        grid.addWorkerGrid(graph + "." + name, groups(rowsOut));
+    }
+
+    /** One work-group per item. */
+    private WorkerGrid1D groups(int count) {
+        WorkerGrid1D g = new WorkerGrid1D(count * localSize);
+        g.setLocalWork(localSize, 1, 1);
+        return g;
+    }
+
+    /** One thread per item, rounded up to whole work-groups. */
+    private WorkerGrid1D flat(int count) {
+        int n = (count + localSize - 1) / localSize * localSize;
+        WorkerGrid1D g = new WorkerGrid1D(n);
+        g.setLocalWork(localSize, 1, 1);
+        return g;
+    }
+
+    /** Runs one forward step over the rows already written into {@code step}/{@code stepF}. */
+    void run() {
+        TornadoExecutionResult r = plan.withGraph(0).execute();
+        count(r);
+        for (int l = 0; l < c.layers(); l++) {
+            lastLayer = plan.withGraph(1).execute();
+            count(lastLayer);
+        }
+        lastHead = plan.withGraph(2).execute();
+        count(lastHead);
+        lastHead.transferToHost(status);
+        bytesOut += 4L * STATUS_SIZE;
+    }
+
+    private void count(TornadoExecutionResult r) {
+        if (!profile || r == null || r.getProfilerResult() == null) return;
+        bytesIn += r.getProfilerResult().getTotalBytesCopyIn();
+        bytesOut += r.getProfilerResult().getTotalBytesCopyOut();
+    }
+
+    /** Bytes the profiler saw copied host → device and device → host so far (profiling on), plus the explicit reads. */
+    long bytesIn() { return bytesIn; }
+    long bytesOut() { return bytesOut; }
+
+    void fetchPicked() {
+        lastHead.transferToHost(picked);
+        bytesOut += 4L * maxRows;
+    }
+
+    void fetchLogits(int fromRow, int rows) {
+        int vocab = c.vocabSize();
+        lastHead.transferToHost(new DataRange(logits).withOffset((long) fromRow * vocab).withSize((long) rows * vocab));
+        bytesOut += 4L * rows * vocab;
+    }
+
+    void fetchHeadState() {
+        if (lastLayer != null) lastLayer.transferToHost(headState);
+    }
+
+    void fetchLog() {
+        if (lastLayer != null) lastLayer.transferToHost(log);
+    }
+
+    /** Device bytes of the KV cache of one sequence slot: key and value rows, their scales, slot metadata, the ring. */
+    long kvBytesPerSequence() {
+        int hd = c.headDim();
+        long rowBytes = kvType == KV_F32 ? 4L * hd : hd + 4L * kvBlocks;
+        long perHead = slots * (2 * rowBytes + 8) + 4L * ringSize + 8;
+        return perHead * c.layers() * c.kvHeads();
+    }
+
+    @Override
+    public void close() {
+        try {
+            plan.freeDeviceMemory();
+            plan.close();
+        } catch (Exception e) {
+            // freeing at exit: nothing useful to do with a failure
+        }
+    }
+}

@@ -1,0 +1,48 @@
+package dev.fastdms.tornado;
+
+import dev.fastdms.cache.KvDtype;
+import dev.fastdms.model.BackendProvider;
+import dev.fastdms.model.ForwardPass;
+import dev.fastdms.model.ModelConfig;
+import dev.fastdms.model.Weights;
+
+import java.util.List;
+
+/**
+ * Registers the TornadoVM backend with the engine. This class names no TornadoVM type, so the engine can list it in a
+ * JVM started without TornadoVM and get a clear reason instead of a linkage error.
+ */
+public final class TornadoBackendProvider implements BackendProvider {
+    /** Work-group size: 128 suits GPUs; CPUs (PoCL) prefer small groups. Override with -Dfastdms.tornado.local=N. */
+    static int localSize(String deviceName) {
+        String p = System.getProperty("fastdms.tornado.local");
+        if (p != null) return Integer.parseInt(p);
+        String n = deviceName.toLowerCase();
+        return n.contains("cpu") || n.contains("pthread") || n.contains("epyc") || n.contains("xeon") || n.contains("core") ? 16 : 128;
+    }
+
+    @Override public List<String> names() { return List.of("opencl", "ptx", "spirv"); }
+
+    @Override
+    public String unavailableReason() {
+        try {
+            Class.forName("uk.ac.manchester.tornado.api.TaskGraph");
+        } catch (ClassNotFoundException | LinkageError e) {
+            return "TornadoVM is not on this JVM's module path (run ./fastdms tornado-setup, then use ./fastdms, which adds @tornado-argfile.local)";
+        }
+        if (System.getProperty("tornado.load.runtime.implementation") == null) {
+            return "the JVM was started without TornadoVM's options (java @tornado-argfile.local ...; ./fastdms adds them for --backend opencl|ptx|spirv)";
+        }
+        return null;
+    }
+
+    @Override
+    public ForwardPass open(String backend, int device, ModelConfig config, Weights weights, Options o) {
+        var picked = Devices.pick(backend, device);
+        int window = o.kv() != null && o.kv().dms() != null ? o.kv().dms().window() : 0;
+        var s = new TornadoForward.Settings(o.maxRows(), o.maxSequences(), o.kvSlotsPerHead(), Math.max(window, o.maxWindow()),
+                o.kv() == null ? KvDtype.F32 : o.kv().dtype(), false,
+                localSize(picked.getPhysicalDevice().getDeviceName()), Boolean.getBoolean("fastdms.tornado.profile"));
+        return new TornadoForward(backend, picked, config, weights, s);
+    }
+}

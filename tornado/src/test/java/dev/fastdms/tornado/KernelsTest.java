@@ -1,0 +1,154 @@
+package dev.fastdms.tornado;
+
+import org.junit.jupiter.api.Test;
+import uk.ac.manchester.tornado.api.GridScheduler;
+import uk.ac.manchester.tornado.api.KernelContext;
+import uk.ac.manchester.tornado.api.TaskGraph;
+import uk.ac.manchester.tornado.api.TornadoExecutionPlan;
+import uk.ac.manchester.tornado.api.WorkerGrid1D;
+import uk.ac.manchester.tornado.api.enums.DataTransferMode;
+import uk.ac.manchester.tornado.api.types.arrays.ByteArray;
+import uk.ac.manchester.tornado.api.types.arrays.FloatArray;
+import uk.ac.manchester.tornado.api.types.arrays.IntArray;
+import uk.ac.manchester.tornado.api.types.arrays.ShortArray;
+
+import java.util.SplittableRandom;
+
+import static dev.fastdms.tornado.Layout.*;
+import static org.junit.jupiter.api.Assertions.*;
+
+/** Each kernel against a plain-Java reference on random inputs, on the OpenCL device (PoCL on a CPU machine). */
+class KernelsTest {
+    static final int WG = 16, R = 4, SEQS = 2;
+    final SplittableRandom rnd = new SplittableRandom(7);
+
+    FloatArray randoms(int n) {
+        FloatArray a = new FloatArray(n);
+        for (int i = 0; i < n; i++) a.set(i, (float) rnd.nextGaussian());
+        return a;
+    }
+
+    static WorkerGrid1D groups(int count) {
+        WorkerGrid1D g = new WorkerGrid1D(count * WG);
+        g.setLocalWork(WG, 1, 1);
+        return g;
+    }
+
+    static IntArray step(int n, int mode) {
+        IntArray s = new IntArray(stepSize(R, SEQS));
+        s.set(N_ROWS, n);
+        s.set(LOGITS_MODE, mode);
+        return s;
+    }
+
+    static IntArray cfg(int dim) {
+        IntArray c = new IntArray(CFG_SIZE);
+        c.set(DIM, dim);
+        c.set(MAX_ROWS, R);
+        return c;
+    }
+
+    @Test
+    void rmsnormMatchesReference() {
+        int dim = 40, n = 3, L = 2;
+        FloatArray in = randoms(R * dim), out = new FloatArray(R * dim), w = randoms(L * dim);
+        FloatArray cfgF = new FloatArray(CFGF_SIZE);
+        cfgF.set(EPS, 1e-5f);
+        IntArray step = step(n, LOGITS_ALL), cfg = cfg(dim), ctrl = new IntArray(CTRL_SIZE);
+        ctrl.set(LAYER, 1);
+        KernelContext kc = new KernelContext();
+        TaskGraph g = new TaskGraph("t").transferToDevice(DataTransferMode.EVERY_EXECUTION, in, w, step, cfg, cfgF, ctrl)
+                .task("k", Kernels::rmsnorm, kc, in, out, w, step, cfg, cfgF, ctrl, 1, 0)
+                .transferToHost(DataTransferMode.EVERY_EXECUTION, out);
+        try (TornadoExecutionPlan p = new TornadoExecutionPlan(g.snapshot())) {
+            p.withGridScheduler(new GridScheduler("t.k", groups(R))).execute();
+        } catch (Exception e) { throw new RuntimeException(e); }
+        for (int t = 0; t < n; t++) {
+            double ss = 0;
+            for (int k = 0; k < dim; k++) ss += in.get(t * dim + k) * in.get(t * dim + k);
+            double inv = 1 / Math.sqrt(ss / dim + 1e-5);
+            for (int k = 0; k < dim; k++) assertEquals(w.get(dim + k) * in.get(t * dim + k) * inv, out.get(t * dim + k), 1e-5, "row " + t + " col " + k);
+        }
+    }
+
+    @Test
+    void matmulF32MatchesReference() {
+        int rows = 24, cols = 40, n = 3, L = 2;
+        FloatArray w = randoms(L * rows * cols), in = randoms(R * cols), out = randoms(R * rows);
+        float[] before = out.toHeapArray();
+        IntArray step = step(n, LOGITS_ALL), ctrl = new IntArray(CTRL_SIZE);
+        ctrl.set(LAYER, 1);
+        KernelContext kc = new KernelContext();
+        TaskGraph g = new TaskGraph("t").transferToDevice(DataTransferMode.EVERY_EXECUTION, w, in, out, step, ctrl)
+                .task("k", Kernels::matmulF32, kc, w, in, out, step, ctrl, rows, cols, 1, 1, 0)
+                .transferToHost(DataTransferMode.EVERY_EXECUTION, out);
+        try (TornadoExecutionPlan p = new TornadoExecutionPlan(g.snapshot())) {
+            p.withGridScheduler(new GridScheduler("t.k", groups(rows))).execute();
+        } catch (Exception e) { throw new RuntimeException(e); }
+        for (int t = 0; t < n; t++) {
+            for (int r = 0; r < rows; r++) {
+                double s = before[t * rows + r];
+                for (int k = 0; k < cols; k++) s += w.get((rows + r) * cols + k) * in.get(t * cols + k);
+                assertEquals(s, out.get(t * rows + r), 1e-4, "row " + t + " out " + r);
+            }
+        }
+    }
+
+    /** Causal attention through the device cache (append, partial splits, combine) vs a direct softmax. */
+    @Test
+    void attentionOverTheCompactCacheMatchesReference() {
+        int heads = 4, kvHeads = 2, hd = 8, n = 4, slots = 300; // 300 slots: two splits
+        IntArray cfg = new IntArray(CFG_SIZE);
+        cfg.set(DIM, heads * hd); cfg.set(Q_DIM, heads * hd); cfg.set(KV_DIM, kvHeads * hd); cfg.set(HEAD_DIM, hd);
+        cfg.set(HEADS, heads); cfg.set(KV_HEADS, kvHeads); cfg.set(LAYERS, 1); cfg.set(MAX_ROWS, R); cfg.set(SLOTS, slots);
+        cfg.set(RING, R + 1); cfg.set(KV_TYPE, KV_F32); cfg.set(MAX_SPLITS, 2); cfg.set(MAX_SEQS, SEQS); cfg.set(KV_BLOCKS, 1);
+        cfg.set(GROUP, heads / kvHeads);
+        FloatArray cfgF = new FloatArray(CFGF_SIZE);
+        cfgF.set(ATTN_SCALE, (float) (1 / Math.sqrt(hd)));
+        IntArray step = step(n, LOGITS_NONE);
+        for (int t = 0; t < n; t++) { step.set(Layout.seqOff(R) + t, 1); step.set(Layout.posOff(R) + t, t); }
+        FloatArray q = randoms(R * heads * hd), k = randoms(R * kvHeads * hd), v = randoms(R * kvHeads * hd);
+        FloatArray att = new FloatArray(R * heads * hd), part = new FloatArray(R * heads * 2 * (hd + 2));
+        IntArray ctrl = new IntArray(CTRL_SIZE), flags = new IntArray(R * kvHeads), status = new IntArray(STATUS_SIZE);
+        int headsAll = SEQS * kvHeads;
+        IntArray headState = new IntArray(2 * headsAll), slotMeta = new IntArray(2 * headsAll * slots), ring = new IntArray(headsAll * (R + 1));
+        FloatArray kF = new FloatArray(headsAll * slots * hd), vF = new FloatArray(headsAll * slots * hd), one = new FloatArray(1);
+        ByteArray b1 = new ByteArray(1), b2 = new ByteArray(1);
+        FloatArray lut = DeviceWeights.lookupTables(), s1 = new FloatArray(1), s2 = new FloatArray(1);
+        KernelContext kc = new KernelContext();
+        TaskGraph g = new TaskGraph("t").transferToDevice(DataTransferMode.EVERY_EXECUTION, cfg, cfgF, step, q, k, v, ctrl, flags, status,
+                        headState, slotMeta, ring, kF, vF, b1, b2, s1, s2, lut, part, att, one)
+                .task("append", Kernels::kvAppend, kc, k, v, step, cfg, ctrl, flags, headState, slotMeta, ring, kF, vF, b1, b2, s1, s2, lut, status)
+                .task("partial", Kernels::attnPartial, kc, q, step, cfg, cfgF, ctrl, headState, slotMeta, kF, vF, b1, b2, s1, s2, lut, part)
+                .task("combine", Kernels::attnCombine, kc, part, att, step, cfg, ctrl, headState)
+                .transferToHost(DataTransferMode.EVERY_EXECUTION, att, headState);
+        GridScheduler gs = new GridScheduler();
+        WorkerGrid1D flat = new WorkerGrid1D(WG); flat.setLocalWork(WG, 1, 1);
+        gs.addWorkerGrid("t.append", flat);
+        gs.addWorkerGrid("t.partial", groups(R * heads * 2));
+        gs.addWorkerGrid("t.combine", groups(R * heads));
+        try (TornadoExecutionPlan p = new TornadoExecutionPlan(g.snapshot())) {
+            p.withGridScheduler(gs).execute();
+        } catch (Exception e) { throw new RuntimeException(e); }
+        assertEquals(n, headState.get(2 * (kvHeads + 0)), "live tokens of sequence 1, head 0");
+        for (int t = 0; t < n; t++) {
+            for (int h = 0; h < heads; h++) {
+                int g2 = h / (heads / kvHeads);
+                double[] sc = new double[t + 1];
+                double mx = -1e30, sum = 0;
+                for (int p2 = 0; p2 <= t; p2++) {
+                    double d = 0;
+                    for (int i = 0; i < hd; i++) d += q.get((t * heads + h) * hd + i) * k.get((p2 * kvHeads + g2) * hd + i);
+                    sc[p2] = d / Math.sqrt(hd);
+                    mx = Math.max(mx, sc[p2]);
+                }
+                for (int p2 = 0; p2 <= t; p2++) { sc[p2] = Math.exp(sc[p2] - mx); sum += sc[p2]; }
+                for (int i = 0; i < hd; i++) {
+                    double o = 0;
+                    for (int p2 = 0; p2 <= t; p2++) o += sc[p2] / sum * v.get((p2 * kvHeads + g2) * hd + i);
+                    assertEquals(o, att.get((t * heads + h) * hd + i), 1e-5, "row " + t + " head " + h + " dim " + i);
+                }
+            }
+        }
+    }
+}
