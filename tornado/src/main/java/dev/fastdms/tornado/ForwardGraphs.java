@@ -248,22 +248,29 @@ final class ForwardGraphs implements AutoCloseable {
     long bytesOut() { return bytesOut; }
 
     void fetchPicked() {
+        plan.withGraph(2);
         lastHead.transferToHost(picked);
         bytesOut += 4L * maxRows;
     }
 
     void fetchLogits(int fromRow, int rows) {
         int vocab = c.vocabSize();
+        plan.withGraph(2);
         lastHead.transferToHost(new DataRange(logits).withOffset((long) fromRow * vocab).withSize((long) rows * vocab));
         bytesOut += 4L * rows * vocab;
     }
 
+    // A result's on-demand copy goes to the plan's selected graph(s): select the layer graph first.
     void fetchHeadState() {
-        if (lastLayer != null) lastLayer.transferToHost(headState);
+        if (lastLayer == null) return;
+        plan.withGraph(1);
+        lastLayer.transferToHost(headState);
     }
 
     void fetchLog() {
-        if (lastLayer != null) lastLayer.transferToHost(log);
+        if (lastLayer == null) return;
+        plan.withGraph(1);
+        lastLayer.transferToHost(log);
     }
 
     /** Device bytes of the KV cache of one sequence slot: key and value rows, their scales, slot metadata, the ring. */

@@ -69,6 +69,7 @@ public final class TornadoForward implements ForwardPass {
     public long bytesIn() { return g.bytesIn(); }
     public long bytesOut() { return g.bytesOut(); }
     public long steps() { return steps; }
+    ForwardGraphs graphs() { return g; }
 
     @Override
     public Sequence newSequence(KvSettings kv) {
