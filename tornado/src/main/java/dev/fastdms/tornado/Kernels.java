@@ -104,8 +104,8 @@ public final class Kernels {
             int e = step.get(TOKENS + t) * dim + k;
             int o = (e / 32) * 18, j = e % 32;
             float d = lut.get((table.get(o) & 0xFF) | ((table.get(o + 1) & 0xFF) << 8));
-            int b = table.get(o + 2 + (j & 15)) & 0xFF;
-            int q = j < 16 ? (b & 15) : (b >> 4);
+            int b = table.get(o + 2 + (j & 15));
+            int q = j < 16 ? (b & 15) : ((b >> 4) & 15);
             x.set(i, d * (q - 8));
         }
     }
@@ -268,8 +268,9 @@ public final class Kernels {
                 int xo = t * cols + b * 32;
                 float s = 0f;
                 for (int j = 0; j < 16; j++) {
-                    int q = w.get(o + 2 + j) & 0xFF;
-                    s += ((q & 15) - 8) * in.get(xo + j) + ((q >> 4) - 8) * in.get(xo + j + 16);
+                    // nibbles from the signed byte: "& 0xFF" makes TornadoVM type the value unsigned, and "- 8" then wraps
+                    int q = w.get(o + 2 + j);
+                    s += ((q & 15) - 8) * in.get(xo + j) + (((q >> 4) & 15) - 8) * in.get(xo + j + 16);
                 }
                 sum += d * s;
             }
@@ -314,11 +315,13 @@ public final class Kernels {
             int evict;
             if (step.get(pb + P_FORCED) == 1) {
                 long hash = (decided * 0x9E3779B97F4A7C15L) ^ ((long) layer << 40) ^ ((long) g << 20);
-                hash ^= hash >>> 31;
+                // the JVM's hash with its unsigned shifts written as masked signed shifts: TornadoVM 5.2.1 emits a
+                // long ">>>" as OpenCL's arithmetic ">>"
+                hash ^= (hash >> 31) & 0x1FFFFFFFFL;
                 hash *= 0xBF58476D1CE4E5B9L;
-                hash ^= hash >>> 29;
+                hash ^= (hash >> 29) & 0x7FFFFFFFFL;
                 long thr = ((long) step.get(pb + P_THR_HI) << 32) | (step.get(pb + P_THR_LO) & 0xFFFFFFFFL);
-                evict = (hash >>> 11) < thr ? 1 : 0;
+                evict = ((hash >> 11) & 0x1FFFFFFFFFFFFFL) < thr ? 1 : 0;
             } else {
                 float z = stepF.get(seq * SLOT_FPARAMS + F_SCALE) * q.get(base + hd - 1) - stepF.get(seq * SLOT_FPARAMS + F_OFFSET);
                 evict = z > 0f ? 1 : 0;

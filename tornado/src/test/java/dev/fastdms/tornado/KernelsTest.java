@@ -151,4 +151,48 @@ class KernelsTest {
             }
         }
     }
+
+    /** Quantised and 16-bit matrix products against the JVM's own tensors (the model module's reference kernels). */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"Q8_0", "Q4_0", "F16", "BF16"})
+    void matmulOfStoredTypesMatchesJvmTensors(String type) {
+        int rows = 24, cols = 96, n = 3;
+        dev.fastdms.model.tensor.GgmlType t = dev.fastdms.model.tensor.GgmlType.valueOf(type);
+        int bytes = switch (type) { case "Q8_0" -> rows * cols / 32 * 34; case "Q4_0" -> rows * cols / 32 * 18; default -> rows * cols * 2; };
+        byte[] raw = new byte[bytes];
+        for (int i = 0; i < bytes; i++) raw[i] = (byte) rnd.nextInt(256);
+        // sane block scales / 16-bit values: small normal f16 numbers (exponent bits 0x2C..0x3B)
+        if (type.startsWith("Q")) {
+            int bs = type.equals("Q8_0") ? 34 : 18;
+            for (int o = 0; o < bytes; o += bs) { raw[o] = (byte) rnd.nextInt(256); raw[o + 1] = (byte) (0x20 + rnd.nextInt(0x10)); }
+        } else {
+            for (int o = 0; o < bytes; o += 2) raw[o + 1] = (byte) ((type.equals("F16") ? 0x30 : 0x3D) + rnd.nextInt(4) | (rnd.nextBoolean() ? 0x80 : 0));
+        }
+        java.lang.foreign.MemorySegment seg = java.lang.foreign.MemorySegment.ofArray(raw);
+        dev.fastdms.model.tensor.FloatTensor ref = dev.fastdms.model.tensor.FloatTensor.of(t, seg, (long) rows * cols);
+        FloatArray in = randoms(R * cols), out = new FloatArray(R * rows), lut = DeviceWeights.lookupTables();
+        IntArray step = step(n, LOGITS_ALL), ctrl = new IntArray(CTRL_SIZE);
+        KernelContext kc = new KernelContext();
+        TaskGraph g = new TaskGraph("t").transferToDevice(DataTransferMode.EVERY_EXECUTION, in, out, step, ctrl, lut);
+        if (type.startsWith("Q")) {
+            ByteArray w = ByteArray.fromArray(raw);
+            g.transferToDevice(DataTransferMode.EVERY_EXECUTION, w);
+            if (type.equals("Q8_0")) g.task("k", Kernels::matmulQ8, kc, w, lut, in, out, step, ctrl, rows, cols, 0, 0, 0);
+            else g.task("k", Kernels::matmulQ4, kc, w, lut, in, out, step, ctrl, rows, cols, 0, 0, 0);
+        } else {
+            ShortArray w = new ShortArray(rows * cols);
+            for (int i = 0; i < rows * cols; i++) w.set(i, (short) ((raw[2 * i] & 0xFF) | (raw[2 * i + 1] << 8)));
+            g.transferToDevice(DataTransferMode.EVERY_EXECUTION, w);
+            g.task("k", Kernels::matmulF16, kc, w, lut, in, out, step, ctrl, rows, cols, 0, 0, 0, type.equals("BF16") ? 1 : 0);
+        }
+        g.transferToHost(DataTransferMode.EVERY_EXECUTION, out);
+        try (TornadoExecutionPlan p = new TornadoExecutionPlan(g.snapshot())) {
+            p.withGridScheduler(new GridScheduler("t.k", groups(rows))).execute();
+        } catch (Exception e) { throw new RuntimeException(e); }
+        float[] x = in.toHeapArray(), want = new float[rows];
+        for (int r0 = 0; r0 < n; r0++) {
+            ref.matvec(x, r0 * cols, want, 0, rows, cols);
+            for (int r = 0; r < rows; r++) assertEquals(want[r], out.get(r0 * rows + r), 1e-4 * (1 + Math.abs(want[r])), type + " row " + r0 + " out " + r);
+        }
+    }
 }
