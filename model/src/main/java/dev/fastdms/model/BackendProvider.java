@@ -23,6 +23,9 @@ public interface BackendProvider {
      */
     ForwardPass open(String backend, int device, ModelConfig config, Weights weights, Options options);
 
+    /** One line per device this provider can run on (only called when {@link #unavailableReason()} is null). */
+    default List<String> devices() { return List.of(); }
+
     /**
      * Device-side sizing the engine passes through: rows per step, sequences held at once, KV slots per head (0: the
      * context), the KV settings new sequences get, and the largest DMS window any sequence will use.

@@ -37,6 +37,9 @@ public final class TornadoBackendProvider implements BackendProvider {
     }
 
     @Override
+    public List<String> devices() { return Devices.describe(); }
+
+    @Override
     public ForwardPass open(String backend, int device, ModelConfig config, Weights weights, Options o) {
         var picked = Devices.pick(backend, device);
         int window = o.kv() != null && o.kv().dms() != null ? o.kv().dms().window() : 0;

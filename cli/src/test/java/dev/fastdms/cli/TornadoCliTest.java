@@ -1,0 +1,61 @@
+package dev.fastdms.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.fastdms.model.BackendProvider;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * --backend opencl from the command line. This JVM runs without TornadoVM's options, so in-process the flag must fail
+ * with one clear line. Where the build carries the TornadoVM backend (an SDK was found), the CLI also runs in a child
+ * JVM started with the SDK's options and must produce the JVM backend's greedy tokens.
+ */
+class TornadoCliTest {
+    @Test
+    void withoutTornadoVmTheFlagFailsWithOneClearLine() {
+        CliTest.Run r = CliTest.run("generate", "--backend", "opencl", "-n", "4");
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().contains("TornadoVM"), r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+        assertFalse(r.err().contains("\tat "), r.err());
+        CliTest.Run dev = CliTest.run("generate", "--device", "1");
+        assertEquals(2, dev.code());
+        assertTrue(dev.err().contains("--device and --kv-slots go with a TornadoVM --backend"), dev.err());
+    }
+
+    @Test
+    void underTornadoVmOpenClReproducesTheGreedyGolden() throws Exception {
+        boolean built = !BackendProvider.all().isEmpty();
+        Path root = Path.of(System.getProperty("fastdms.root", "..")).toAbsolutePath().normalize();
+        Path argfile = root.resolve("tornado/target/tornado-argfile");
+        if (!built) {
+            // this build has no TornadoVM backend: the devices command says so, in one line about TornadoVM
+            CliTest.Run r = CliTest.run("devices");
+            assertEquals(0, r.code(), r.err());
+            assertTrue(r.out().contains("not in this build"), r.out());
+            return;
+        }
+        assertTrue(Files.exists(argfile), "the tornado module wrote " + argfile);
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "@" + argfile,
+                "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Dfastdms.root=" + root,
+                "-cp", System.getProperty("java.class.path"), "dev.fastdms.cli.Main",
+                "generate", "--backend", "opencl", "-n", "40", "--json", "--no-progress"));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(false).start();
+        byte[] out = p.getInputStream().readAllBytes();
+        String err = new String(p.getErrorStream().readAllBytes());
+        assertTrue(p.waitFor(5, TimeUnit.MINUTES));
+        assertEquals(0, p.exitValue(), err);
+        JsonNode o = new ObjectMapper().readTree(out);
+        JsonNode golden = new ObjectMapper().readTree(CliTest.asset("reference/stories260K_greedy_reference.json").toFile()).get("greedy_token_ids");
+        for (int i = 0; i < 40; i++) assertEquals(golden.get(i).asInt(), o.get("ids").get(i).asInt(), "token " + i);
+        assertTrue(o.get("kv_live").isArray(), "per-head live counts read back from the device: " + o);
+    }
+}
