@@ -11,6 +11,11 @@ import java.util.Locale;
 
 /** The TornadoVM backends and devices of this machine, and the pick for {@code --backend NAME --device N}. */
 public final class Devices {
+    static {
+        // a layer graph with every layer unrolled needs more than the runtime's default 4 KB of graph bytecode
+        if (System.getProperty("tornado.tvm.maxbytecodesize") == null) System.setProperty("tornado.tvm.maxbytecodesize", "262144");
+    }
+
     private Devices() {}
 
     static TornadoVMBackendType type(String backend) {

@@ -241,7 +241,13 @@ final class ForwardGraphs implements AutoCloseable {
         if (!profile || r == null || r.getProfilerResult() == null) return;
         bytesIn += r.getProfilerResult().getTotalBytesCopyIn();
         bytesOut += r.getProfilerResult().getTotalBytesCopyOut();
+        kernelNs += r.getProfilerResult().getDeviceKernelTime();
     }
+
+    private long kernelNs;
+
+    /** Device kernel time the profiler saw so far (profiling on). */
+    long kernelNanos() { return kernelNs; }
 
     /** Bytes the profiler saw copied host → device and device → host so far (profiling on), plus the explicit reads. */
     long bytesIn() { return bytesIn; }

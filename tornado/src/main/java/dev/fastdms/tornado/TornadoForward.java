@@ -70,6 +70,9 @@ public final class TornadoForward implements ForwardPass {
     public long bytesOut() { return g.bytesOut(); }
     public long steps() { return steps; }
     ForwardGraphs graphs() { return g; }
+    /** Device kernel nanoseconds so far (profiling on). */
+    public long kernelNanos() { return g.kernelNanos(); }
+
 
     @Override
     public Sequence newSequence(KvSettings kv) {
@@ -140,6 +143,15 @@ public final class TornadoForward implements ForwardPass {
             done += n;
         }
         return pickedId;
+    }
+
+    /** One step over rows of different sequences (batched decode); returns each row's greedy pick, made on the device. */
+    public int[] forwardRowsArgmax(Sequence[] seqs, int[] tokens, int n) {
+        step(seqs, tokens, n, LOGITS_ALL);
+        g.fetchPicked();
+        int[] out = new int[n];
+        for (int i = 0; i < n; i++) out[i] = g.picked.get(i);
+        return out;
     }
 
     @Override
