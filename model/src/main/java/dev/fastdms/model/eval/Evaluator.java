@@ -65,7 +65,9 @@ public final class Evaluator {
         float[] cmpLogits = new float[Math.min(ctx, T) * V];
         for (int[] b : bounds) {
             int start = b[0], end = b[1], firstScored = b[2], len = end - start;
-            model.forward(full.get(), tokens, start, len, fullLogits, true);
+            Sequence fs = full.get();
+            model.forward(fs, tokens, start, len, fullLogits, true);
+            fs.kv().release(); // device backends hold a fixed number of sequence slots
             // predictions of tokens [firstScored, end) come from positions [firstScored-1, end-1) of the window
             double[][] fullLp = new double[end - firstScored][];
             for (int p = firstScored; p < end; p++) {
@@ -88,6 +90,7 @@ public final class Evaluator {
                 }
                 crSum[k] += s.kv().compressionRatio();
                 bytes[k] = Math.max(bytes[k], s.kv().bytesAllocated());
+                s.kv().release();
             }
             denseMax = Math.max(denseMax, 2L * c.layers() * c.kvHeads() * c.headDim() * 2L * len);
             scored += end - firstScored;
