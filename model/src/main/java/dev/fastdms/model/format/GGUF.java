@@ -41,6 +41,7 @@ public final class GGUF implements AutoCloseable {
 
     /** Arrays longer than this are corrupt: real vocabularies and merge lists have well under a million entries. */
     static final long MAX_ARRAY = 1L << 26;
+    static final long MAX_STRING = 1L << 24;
     /** Nested arrays deeper than this are corrupt (and would otherwise recurse without bound). */
     private static final int MAX_NESTING = 4;
     private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -193,8 +194,11 @@ public final class GGUF implements AutoCloseable {
     public long getLong(String key, long dflt) { return metadata.get(key) instanceof Number n ? n.longValue() : dflt; }
 
     public int requireInt(String key) {
-        if (metadata.get(key) instanceof Number n) return Math.toIntExact(n.longValue());
-        throw bad("missing metadata " + key);
+        Object v = metadata.get(key);
+        if (v == null) throw bad("missing metadata " + key);
+        if (!(v instanceof Number n) || v instanceof Float || v instanceof Double) throw bad("metadata " + key + " is not an integer");
+        if (n.longValue() < Integer.MIN_VALUE || n.longValue() > Integer.MAX_VALUE) throw bad("metadata " + key + " is absurd: " + n);
+        return n.intValue();
     }
 
     public float getFloat(String key, float dflt) { return metadata.get(key) instanceof Number n ? n.floatValue() : dflt; }
@@ -216,7 +220,8 @@ public final class GGUF implements AutoCloseable {
 
     private String string(String what) {
         long len = u64(what);
-        if (len < 0 || len > Integer.MAX_VALUE) throw bad("absurd string length " + len + " in " + what);
+        // the longest real strings are chat templates of some kilobytes; a longer one is corruption, not data
+        if (len < 0 || len > MAX_STRING) throw bad("absurd string length " + len + " in " + what);
         need(len, what);
         byte[] b = file.asSlice(pos, len).toArray(ValueLayout.JAVA_BYTE);
         pos += len;
