@@ -104,6 +104,15 @@ public final class SyntheticModel {
         w.write(out);
     }
 
+    /** Bytes of tensor data a file of this shape and type holds (the metadata adds kilobytes, a tokenizer some MB). */
+    public static long tensorBytes(Shape s, GgmlType type) {
+        long total = s.ropeScaling() > 0 ? 4L * (s.headDim() / 2) : 0;
+        for (long[] shape : TensorLayout.required(s.config()).values()) {
+            total += shape.length == 1 ? 4 * shape[0] : type.byteSize(shape[0] * shape[1]);
+        }
+        return total;
+    }
+
     /** Llama 3.1 frequency divisors as GGUF stores them in rope_freqs.weight. */
     public static float[] llama3FreqFactors(int headDim, float theta, float factor, float low, float high, int orig) {
         float[] f = new float[headDim / 2];
