@@ -24,6 +24,26 @@ import java.util.Map;
  */
 public final class GGUF implements AutoCloseable {
     public static final int MAGIC = 0x46554747; // "GGUF" little-endian
+
+    /** Metadata value types; the ordinal is the id stored in the file. */
+    public enum ValueType {
+        UINT8(1), INT8(1), UINT16(2), INT16(2), UINT32(4), INT32(4), FLOAT32(4), BOOL(1), STRING(8), ARRAY(12),
+        UINT64(8), INT64(8), FLOAT64(8);
+
+        /** Fewest bytes one value takes in the file: bounds array lengths by what the file can hold. */
+        final int minBytes;
+        ValueType(int minBytes) { this.minBytes = minBytes; }
+
+        public int id() { return ordinal(); }
+
+        static ValueType byId(int id) { return id >= 0 && id < values().length ? values()[id] : null; }
+    }
+
+    /** Arrays longer than this are corrupt: real vocabularies and merge lists have well under a million entries. */
+    static final long MAX_ARRAY = 1L << 26;
+    static final long MAX_STRING = 1L << 24;
+    /** Nested arrays deeper than this are corrupt (and would otherwise recurse without bound). */
+    private static final int MAX_NESTING = 4;
     private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfLong I64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -35,6 +55,8 @@ public final class GGUF implements AutoCloseable {
     private final MemorySegment file;
     private final int version;
     private final Map<String, Object> metadata;
+    private final Map<String, ValueType> types = new LinkedHashMap<>();
+    private final Map<String, ValueType> elementTypes = new LinkedHashMap<>();
     private final Map<String, RawTensor> tensors;
     private final long dataOffset;
     private long pos;
@@ -56,17 +78,32 @@ public final class GGUF implements AutoCloseable {
         Map<String, Object> md = new LinkedHashMap<>();
         for (long i = 0; i < kvCount; i++) {
             String key = string("metadata key");
-            int type = i32("metadata type of " + key);
-            md.put(key, value(type, key));
+            int typeId = i32("metadata type of " + key);
+            ValueType type = ValueType.byId(typeId);
+            if (type == null) throw bad("metadata " + key + " has unknown value type " + typeId);
+            if (type == ValueType.ARRAY) {
+                ValueType elem = ValueType.byId(i32(key));
+                if (elem == null) throw bad("metadata " + key + " has an unknown array element type");
+                elementTypes.put(key, elem);
+                md.put(key, array(elem, key, 0));
+            } else {
+                md.put(key, value(type, key));
+            }
+            types.put(key, type);
         }
         metadata = Collections.unmodifiableMap(md);
         long alignment = md.get("general.alignment") instanceof Number n ? n.longValue() : 32;
         if (alignment <= 0 || (alignment & (alignment - 1)) != 0) throw bad("bad general.alignment " + alignment);
 
+        // each tensor record takes at least 32 bytes: a count the rest of the file cannot hold is corrupt
+        if (tensorCount * 32 > file.byteSize() - pos) throw bad("absurd tensor count " + tensorCount + " for a " + file.byteSize() + "-byte file (truncated?)");
+
         record Info(String name, GgmlType type, long[] shape, long offset) {}
         Info[] infos = new Info[(int) tensorCount];
+        java.util.Set<String> names = new java.util.HashSet<>();
         for (int i = 0; i < tensorCount; i++) {
             String name = string("tensor name");
+            if (!names.add(name)) throw bad("tensor " + name + " appears twice");
             int nDims = i32("dimension count of " + name);
             if (nDims < 1 || nDims > 4) throw bad("tensor " + name + " has " + nDims + " dimensions");
             long[] ne = new long[nDims];
@@ -78,6 +115,8 @@ public final class GGUF implements AutoCloseable {
             GgmlType type = GgmlType.byId(typeId);
             if (type == null) throw bad("tensor " + name + " has unknown type id " + typeId);
             long offset = u64("offset of " + name);
+            if (offset < 0 || offset % alignment != 0) throw bad("tensor " + name + " has offset " + offset + ", not a multiple of the alignment " + alignment);
+            if (ne[0] % type.blockSize != 0) throw bad("tensor " + name + " (" + type + ") has rows of " + ne[0] + " elements, not a multiple of its block size " + type.blockSize);
             long[] shape = new long[nDims];
             for (int d = 0; d < nDims; d++) shape[d] = ne[nDims - 1 - d];
             infos[i] = new Info(name, type, shape, offset);
@@ -86,17 +125,20 @@ public final class GGUF implements AutoCloseable {
         Map<String, RawTensor> ts = new LinkedHashMap<>();
         for (Info info : infos) {
             long elements = 1;
-            for (long d : info.shape) elements = Math.multiplyExact(elements, d);
-            if (elements % info.type.blockSize != 0) {
-                throw bad("tensor " + info.name + " (" + info.type + ") has " + elements + " elements, not a multiple of its block size");
+            long limit = file.byteSize() * info.type.blockSize; // more elements than that cannot fit in the file
+            for (long d : info.shape) {
+                if (d > limit / elements) {
+                    throw bad("tensor " + info.name + " has absurd shape " + java.util.Arrays.toString(info.shape) + " for a " + file.byteSize() + "-byte file");
+                }
+                elements *= d;
             }
             long bytes = info.type.byteSize(elements);
-            long start = dataOffset + info.offset;
-            if (info.offset < 0 || start + bytes > file.byteSize() || start + bytes < start) {
+            long room = file.byteSize() - dataOffset; // written so that nothing can overflow
+            if (bytes > room || info.offset > room - bytes) {
                 throw bad("tensor " + info.name + " lies outside the file (offset " + info.offset + ", " + bytes
                         + " bytes; file is " + file.byteSize() + " bytes: truncated?)");
             }
-            ts.put(info.name, new RawTensor(info.name, info.type, info.shape, file.asSlice(start, bytes)));
+            ts.put(info.name, new RawTensor(info.name, info.type, info.shape, file.asSlice(dataOffset + info.offset, bytes)));
         }
         tensors = Collections.unmodifiableMap(ts);
     }
@@ -126,6 +168,12 @@ public final class GGUF implements AutoCloseable {
     public Path path() { return path; }
     public int version() { return version; }
     public Map<String, Object> metadata() { return metadata; }
+
+    /** The stored type of a metadata value (ARRAY for arrays), or null when the key is absent. */
+    public ValueType valueType(String key) { return types.get(key); }
+
+    /** The element type of an array value, or null when the key is absent or not an array. */
+    public ValueType elementType(String key) { return elementTypes.get(key); }
     public Map<String, RawTensor> tensors() { return tensors; }
     public long dataOffset() { return dataOffset; }
     public long fileSize() { return file.byteSize(); }
@@ -146,8 +194,11 @@ public final class GGUF implements AutoCloseable {
     public long getLong(String key, long dflt) { return metadata.get(key) instanceof Number n ? n.longValue() : dflt; }
 
     public int requireInt(String key) {
-        if (metadata.get(key) instanceof Number n) return Math.toIntExact(n.longValue());
-        throw bad("missing metadata " + key);
+        Object v = metadata.get(key);
+        if (v == null) throw bad("missing metadata " + key);
+        if (!(v instanceof Number n) || v instanceof Float || v instanceof Double) throw bad("metadata " + key + " is not an integer");
+        if (n.longValue() < Integer.MIN_VALUE || n.longValue() > Integer.MAX_VALUE) throw bad("metadata " + key + " is absurd: " + n);
+        return n.intValue();
     }
 
     public float getFloat(String key, float dflt) { return metadata.get(key) instanceof Number n ? n.floatValue() : dflt; }
@@ -169,75 +220,87 @@ public final class GGUF implements AutoCloseable {
 
     private String string(String what) {
         long len = u64(what);
-        if (len < 0 || len > Integer.MAX_VALUE) throw bad("absurd string length " + len + " in " + what);
+        // the longest real strings are chat templates of some kilobytes; a longer one is corruption, not data
+        if (len < 0 || len > MAX_STRING) throw bad("absurd string length " + len + " in " + what);
         need(len, what);
         byte[] b = file.asSlice(pos, len).toArray(ValueLayout.JAVA_BYTE);
         pos += len;
         return new String(b, StandardCharsets.UTF_8);
     }
 
-    private Object value(int type, String key) {
+    private Object value(ValueType type, String key) {
         return switch (type) {
-            case 0 -> { need(1, key); yield (int) (file.get(ValueLayout.JAVA_BYTE, pos++) & 0xFF); }
-            case 1 -> { need(1, key); yield (int) file.get(ValueLayout.JAVA_BYTE, pos++); }
-            case 2 -> { need(2, key); int v = file.get(I16, pos) & 0xFFFF; pos += 2; yield v; }
-            case 3 -> { need(2, key); int v = file.get(I16, pos); pos += 2; yield v; }
-            case 4 -> Integer.toUnsignedLong(i32(key));
-            case 5 -> i32(key);
-            case 6 -> { need(4, key); float v = file.get(F32, pos); pos += 4; yield v; }
-            case 7 -> { need(1, key); yield file.get(ValueLayout.JAVA_BYTE, pos++) != 0; }
-            case 8 -> string(key);
-            case 9 -> array(key);
-            case 10, 11 -> u64(key);
-            case 12 -> { need(8, key); double v = file.get(F64, pos); pos += 8; yield v; }
-            default -> throw bad("metadata " + key + " has unknown value type " + type);
+            case UINT8 -> { need(1, key); yield (int) (file.get(ValueLayout.JAVA_BYTE, pos++) & 0xFF); }
+            case INT8 -> { need(1, key); yield (int) file.get(ValueLayout.JAVA_BYTE, pos++); }
+            case UINT16 -> { need(2, key); int v = file.get(I16, pos) & 0xFFFF; pos += 2; yield v; }
+            case INT16 -> { need(2, key); int v = file.get(I16, pos); pos += 2; yield v; }
+            case UINT32 -> Integer.toUnsignedLong(i32(key));
+            case INT32 -> i32(key);
+            case FLOAT32 -> { need(4, key); float v = file.get(F32, pos); pos += 4; yield v; }
+            case BOOL -> { need(1, key); yield file.get(ValueLayout.JAVA_BYTE, pos++) != 0; }
+            case STRING -> string(key);
+            case UINT64, INT64 -> u64(key);
+            case FLOAT64 -> { need(8, key); double v = file.get(F64, pos); pos += 8; yield v; }
+            case ARRAY -> throw new IllegalStateException("arrays are read by array()");
         };
     }
 
-    private Object array(String key) {
-        int elemType = i32(key);
+    /** An array of {@code elem} values (the element type id has been read): its length is checked before allocating. */
+    private Object array(ValueType elem, String key, int depth) {
+        if (depth > MAX_NESTING) throw bad("metadata " + key + " nests arrays more than " + MAX_NESTING + " deep");
         long n = u64(key);
-        if (n < 0 || n > file.byteSize()) throw bad("metadata " + key + " has absurd array length " + n);
+        if (n < 0 || n > MAX_ARRAY || n * elem.minBytes > file.byteSize() - pos) {
+            throw bad("metadata " + key + " has absurd array length " + n + " (truncated?)");
+        }
         int count = (int) n;
-        switch (elemType) {
-            case 8 -> {
+        switch (elem) {
+            case STRING -> {
                 String[] a = new String[count];
                 for (int i = 0; i < count; i++) a[i] = string(key);
                 return a;
             }
-            case 0, 1, 2, 3, 4, 5 -> {
+            case UINT8, INT8, UINT16, INT16, INT32 -> {
                 int[] a = new int[count];
-                for (int i = 0; i < count; i++) a[i] = ((Number) value(elemType, key)).intValue();
+                for (int i = 0; i < count; i++) a[i] = (Integer) value(elem, key);
                 return a;
             }
-            case 10, 11 -> {
+            case UINT32 -> { // kept as int bit patterns, like the other 32-bit integer arrays
+                int[] a = new int[count];
+                for (int i = 0; i < count; i++) a[i] = i32(key);
+                return a;
+            }
+            case UINT64, INT64 -> {
                 long[] a = new long[count];
                 for (int i = 0; i < count; i++) a[i] = u64(key);
                 return a;
             }
-            case 6 -> {
+            case FLOAT32 -> {
                 need(4L * count, key);
                 float[] a = new float[count];
                 MemorySegment.copy(file, F32, pos, a, 0, count);
                 pos += 4L * count;
                 return a;
             }
-            case 12 -> {
+            case FLOAT64 -> {
                 double[] a = new double[count];
-                for (int i = 0; i < count; i++) a[i] = (Double) value(12, key);
+                for (int i = 0; i < count; i++) a[i] = (Double) value(elem, key);
                 return a;
             }
-            case 7 -> {
+            case BOOL -> {
                 boolean[] a = new boolean[count];
-                for (int i = 0; i < count; i++) a[i] = (Boolean) value(7, key);
+                for (int i = 0; i < count; i++) a[i] = (Boolean) value(elem, key);
                 return a;
             }
-            case 9 -> {
+            case ARRAY -> {
                 Object[] a = new Object[count];
-                for (int i = 0; i < count; i++) a[i] = array(key);
+                for (int i = 0; i < count; i++) {
+                    ValueType inner = ValueType.byId(i32(key));
+                    if (inner == null) throw bad("metadata " + key + " has an unknown array element type");
+                    a[i] = array(inner, key, depth + 1);
+                }
                 return a;
             }
-            default -> throw bad("metadata " + key + " has unknown array element type " + elemType);
+            default -> throw new IllegalStateException();
         }
     }
 }

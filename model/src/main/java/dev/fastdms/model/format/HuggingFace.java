@@ -53,15 +53,18 @@ final class HuggingFace {
             throw new ModelFormatException(cfgPath + ": not valid JSON");
         }
         if (cfg == null || !cfg.isObject()) throw new ModelFormatException(cfgPath + ": not a JSON object");
-        String type = cfg.path("model_type").asText("");
-        if (!type.equals("llama") && !type.equals("qwen3")) {
-            throw new ModelFormatException(cfgPath + ": unsupported model_type '" + type + "' (llama and qwen3 are supported)");
-        }
+        String type = modelType(cfg, cfgPath);
         ModelConfig c = config(cfg, type, cfgPath, readDmsMetadata(dir, om));
         Arena arena = Arena.ofShared();
         try {
             Map<String, RawTensor> raw = new LinkedHashMap<>();
-            for (Path shard : shards(dir, om)) raw.putAll(Safetensors.read(shard, arena));
+            Map<String, Path> weightMap = new LinkedHashMap<>();
+            for (Path shard : shards(dir, om, weightMap)) raw.putAll(Safetensors.read(shard, arena));
+            for (var e : weightMap.entrySet()) {
+                if (!raw.containsKey(e.getKey())) {
+                    throw new ModelFormatException(dir + ": " + e.getKey() + " is listed in model.safetensors.index.json but not in " + e.getValue().getFileName());
+                }
+            }
             Map<String, RawTensor> t = new LinkedHashMap<>();
             for (var e : raw.entrySet()) {
                 String canon = canonical(e.getKey());
@@ -81,6 +84,22 @@ final class HuggingFace {
         }
     }
 
+    /** model_type, or failing that the architectures list; anything but Llama and Qwen3 is refused by name. */
+    private static String modelType(JsonNode cfg, Path cfgPath) {
+        String type = cfg.path("model_type").asText("");
+        if (type.isEmpty()) {
+            for (JsonNode a : cfg.path("architectures")) {
+                if (a.asText().equals("LlamaForCausalLM")) type = "llama";
+                else if (a.asText().equals("Qwen3ForCausalLM")) type = "qwen3";
+                else if (type.isEmpty()) type = a.asText();
+            }
+        }
+        if (!type.equals("llama") && !type.equals("qwen3")) {
+            throw new ModelFormatException(cfgPath + ": unsupported model_type '" + type + "' (llama and qwen3 are supported)");
+        }
+        return type;
+    }
+
     static String canonical(String hf) {
         switch (hf) {
             case "model.embed_tokens.weight": return "token_embd.weight";
@@ -96,17 +115,24 @@ final class HuggingFace {
         return null;
     }
 
-    private static Set<Path> shards(Path dir, ObjectMapper om) {
+    private static Set<Path> shards(Path dir, ObjectMapper om, Map<String, Path> weightMap) {
         Path single = dir.resolve("model.safetensors");
         Path index = dir.resolve("model.safetensors.index.json");
         Set<Path> files = new LinkedHashSet<>();
         if (Files.isRegularFile(index)) {
             try {
                 JsonNode map = om.readTree(index.toFile()).path("weight_map");
-                for (Iterator<JsonNode> it = map.elements(); it.hasNext(); ) {
-                    Path p = dir.resolve(it.next().asText());
+                for (Iterator<Map.Entry<String, JsonNode>> it = map.fields(); it.hasNext(); ) {
+                    var e = it.next();
+                    String file = e.getValue().asText("");
+                    Path p = dir.resolve(file).normalize();
+                    // shards live in the model directory: a name that leaves it is corrupt, not a path to follow
+                    if (file.isEmpty() || !p.startsWith(dir.normalize()) || file.contains("/") || file.contains("\\")) {
+                        throw new ModelFormatException(index + ": bad shard name '" + file + "' for " + e.getKey());
+                    }
                     if (!Files.isRegularFile(p)) throw new ModelFormatException(index + ": shard " + p.getFileName() + " is missing");
                     files.add(p);
+                    weightMap.put(e.getKey(), p);
                 }
             } catch (IOException e) {
                 throw new ModelFormatException(index + ": not valid JSON");
@@ -152,7 +178,8 @@ final class HuggingFace {
                 throw new ModelFormatException(where + ": unsupported rope_scaling type '" + rt + "' (llama3 is supported)");
             }
         }
-        boolean tied = cfg.path("tie_word_embeddings").asBoolean(type.equals("llama") ? false : false);
+        // transformers' LlamaConfig and Qwen3Config both default to an untied head
+        boolean tied = cfg.path("tie_word_embeddings").asBoolean(false);
         DmsConfig dms = dms(dmsMeta != null ? dmsMeta : cfg);
         if (dms == null && dmsMeta != null) dms = dms(cfg);
         return new ModelConfig(type, dim, layers, heads, kvHeads, headDim, ffn, vocab, ctx, eps, theta, rs, true, tied,

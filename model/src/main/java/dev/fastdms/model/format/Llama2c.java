@@ -15,12 +15,20 @@ import java.util.Map;
 import java.util.stream.Stream;
 
 /**
- * karpathy/llama2.c checkpoints: a header of seven int32 (dim, hidden, layers, heads, kv heads, vocab — negative when
- * the classifier is not shared — and sequence length) followed by fp32 arrays, each stacked over layers. Exposed as
- * memory-mapped F32 slices under the canonical names. llama2.c rotates adjacent pairs, theta 10000, eps 1e-5.
+ * karpathy/llama2.c checkpoints, fp32, exposed as memory-mapped F32 slices under the canonical names. llama2.c
+ * rotates adjacent pairs, theta 10000, eps 1e-5.
+ *
+ * <p>Legacy files (export version 0) start with seven int32 (dim, hidden, layers, heads, kv heads, vocab — negative
+ * when the classifier is not shared — and sequence length), then token embedding, per-layer arrays stacked over
+ * layers (rms_att, wq, wk, wv, wo, rms_ffn, w1, w2, w3), rms_final, two RoPE tables [seq, headDim/2] and the
+ * classifier when unshared. Version 1 files start with magic "ak42", version, the same seven ints (vocab positive),
+ * a shared-classifier byte, zero padding to 256 bytes, then norms first (rms_att, rms_ffn, rms_final), embedding,
+ * wq, wk, wv, wo, w1, w2, w3, classifier when unshared, and no RoPE tables.
  */
 final class Llama2c {
     private Llama2c() {}
+
+    static final int MAGIC_V1 = 0x616b3432; // "ak42" read little-endian
 
     static ModelFile open(Path path) {
         Arena arena = Arena.ofShared();
@@ -28,9 +36,18 @@ final class Llama2c {
             MemorySegment f = Mapped.map(path, arena);
             if (f.byteSize() < 28) throw new ModelFormatException(path + ": too short for a llama2.c checkpoint (and not GGUF)");
             ValueLayout.OfInt I = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-            int dim = f.get(I, 0), hidden = f.get(I, 4), layers = f.get(I, 8), heads = f.get(I, 12), kvHeads = f.get(I, 16),
-                    vocabRaw = f.get(I, 20), seq = f.get(I, 24);
-            boolean shared = vocabRaw > 0;
+            boolean v1 = f.get(I, 0) == MAGIC_V1;
+            if (v1) {
+                if (f.byteSize() < 256) throw new ModelFormatException(path + ": too short for a llama2.c version 1 checkpoint");
+                int version = f.get(I, 4);
+                if (version != 1) {
+                    throw new ModelFormatException(path + ": llama2.c export version " + version + " is not supported (legacy and version 1 fp32 files are)");
+                }
+            }
+            long h = v1 ? 8 : 0;
+            int dim = f.get(I, h), hidden = f.get(I, h + 4), layers = f.get(I, h + 8), heads = f.get(I, h + 12), kvHeads = f.get(I, h + 16),
+                    vocabRaw = f.get(I, h + 20), seq = f.get(I, h + 24);
+            boolean shared = v1 ? f.get(ValueLayout.JAVA_BYTE, 36) != 0 : vocabRaw > 0;
             int vocab = Math.abs(vocabRaw);
             if (dim <= 0 || hidden <= 0 || layers <= 0 || heads <= 0 || kvHeads <= 0 || vocab <= 0 || seq <= 0
                     || dim > 65536 || hidden > 1 << 20 || layers > 1024 || heads > 1024 || vocab > 1 << 22 || seq > 1 << 22
@@ -39,12 +56,12 @@ final class Llama2c {
                         + "[" + dim + ", " + hidden + ", " + layers + ", " + heads + ", " + kvHeads + ", " + vocabRaw + ", " + seq + "] is not plausible)");
             }
             int hs = dim / heads, kvDim = kvHeads * hs;
-            long[] off = {28};
+            long[] off = {v1 ? 256 : 28};
             Map<String, RawTensor> t = new LinkedHashMap<>();
             class Cut {
                 RawTensor take(String name, long... shape) {
                     long n = 1;
-                    for (long d : shape) n *= d;
+                    for (long d : shape) n *= d; // header limits keep this far from overflow
                     long bytes = n * 4;
                     if (off[0] + bytes > f.byteSize()) {
                         throw new ModelFormatException(path + ": truncated llama2.c checkpoint (" + name + " needs bytes up to "
@@ -54,28 +71,35 @@ final class Llama2c {
                     off[0] += bytes;
                     return r;
                 }
-                void perLayer(String suffix, long rows, long cols) {
-                    for (int l = 0; l < layers; l++) {
-                        String name = "blk." + l + "." + suffix;
-                        t.put(name, cols == 0 ? take(name, rows) : take(name, rows, cols));
-                    }
+                void one(String name, long... shape) { t.put(name, take(name, shape)); }
+                void perLayer(String suffix, long... shape) {
+                    for (int l = 0; l < layers; l++) one("blk." + l + "." + suffix, shape);
                 }
             }
             Cut c = new Cut();
-            t.put("token_embd.weight", c.take("token_embd.weight", vocab, dim));
-            c.perLayer("attn_norm.weight", dim, 0);
+            if (v1) {
+                c.perLayer("attn_norm.weight", dim);
+                c.perLayer("ffn_norm.weight", dim);
+                c.one("output_norm.weight", dim);
+                c.one("token_embd.weight", vocab, dim);
+            } else {
+                c.one("token_embd.weight", vocab, dim);
+                c.perLayer("attn_norm.weight", dim);
+            }
             c.perLayer("attn_q.weight", dim, dim);
             c.perLayer("attn_k.weight", kvDim, dim);
             c.perLayer("attn_v.weight", kvDim, dim);
             c.perLayer("attn_output.weight", dim, dim);
-            c.perLayer("ffn_norm.weight", dim, 0);
+            if (!v1) c.perLayer("ffn_norm.weight", dim);
             c.perLayer("ffn_gate.weight", hidden, dim);
             c.perLayer("ffn_down.weight", dim, hidden);
             c.perLayer("ffn_up.weight", hidden, dim);
-            t.put("output_norm.weight", c.take("output_norm.weight", dim));
-            c.take("freq_cis_real", seq, hs / 2); // precomputed RoPE tables: we compute our own
-            c.take("freq_cis_imag", seq, hs / 2);
-            if (!shared) t.put("output.weight", c.take("output.weight", vocab, dim));
+            if (!v1) {
+                c.one("output_norm.weight", dim);
+                c.take("freq_cis_real", seq, hs / 2); // precomputed RoPE tables: we compute our own
+                c.take("freq_cis_imag", seq, hs / 2);
+            }
+            if (!shared) c.one("output.weight", vocab, dim);
             ModelConfig cfg = new ModelConfig("llama", dim, layers, heads, kvHeads, hs, hidden, vocab, seq, 1e-5f, 10000f, null,
                     false, shared, false, null);
             return new ModelFile("llama2c", path, cfg, t, Map.of(), findTokenizer(path), arena::close);
@@ -94,7 +118,7 @@ final class Llama2c {
         try (Stream<Path> s = Files.list(dir)) {
             return s.filter(p -> {
                 String n = p.getFileName().toString();
-                return n.endsWith(".bin") && n.contains("tok") && !p.equals(model);
+                return n.endsWith(".bin") && n.startsWith("tok") && !p.getFileName().equals(model.getFileName());
             }).sorted().findFirst().orElse(null);
         } catch (IOException e) {
             return null;

@@ -16,19 +16,28 @@ import java.util.Map;
 public final class ModelLoader {
     private ModelLoader() {}
 
+    /**
+     * Detects the format (a directory is Hugging Face; a file is GGUF by its magic, else a llama2.c checkpoint), reads
+     * the config, maps the tensors and checks them against the config. The caller closes the result.
+     */
     public static ModelFile open(Path path) {
         if (!Files.exists(path)) throw new ModelFormatException(path + ": no such file or directory");
         try {
             ModelFile mf;
             if (Files.isDirectory(path)) mf = HuggingFace.open(path);
+            // a pipe or device could block or never end: only plain files are read
+            else if (!Files.isRegularFile(path)) throw new ModelFormatException(path + ": not a regular file");
             else if (GGUF.looksLikeGguf(path)) mf = openGguf(path);
             else if (path.getFileName().toString().endsWith(".json")) throw new ModelFormatException(path + ": pass the model directory, not its config file");
+            else if (path.getFileName().toString().endsWith(".safetensors")) throw new ModelFormatException(path + ": pass the model directory (with config.json), not the safetensors file");
             else mf = Llama2c.open(path);
             return validate(mf);
         } catch (ModelFormatException e) {
             throw e;
-        } catch (OutOfMemoryError | ArithmeticException | IndexOutOfBoundsException | IllegalArgumentException | IllegalStateException e) {
-            throw new ModelFormatException(path + ": corrupt model file (" + e.getClass().getSimpleName() + ": " + e.getMessage() + ")", e);
+        } catch (RuntimeException | OutOfMemoryError | StackOverflowError e) {
+            // every check above should have caught a bad file first; this keeps the one-exception contract anyway
+            throw new ModelFormatException(path + ": corrupt model file (" + e.getClass().getSimpleName() + ": "
+                    + String.valueOf(e.getMessage()).lines().findFirst().orElse("") + ")", e);
         }
     }
 
@@ -50,13 +59,9 @@ public final class ModelLoader {
             float eps = g.getFloat(arch + ".attention.layer_norm_rms_epsilon", 1e-5f);
             float theta = g.getFloat(arch + ".rope.freq_base", 10000f);
             RawTensor emb = g.tensor("token_embd.weight");
-            int vocab = (int) emb.rows();
-            ModelConfig.RopeScaling rs = null;
-            if ("llama3".equals(g.getString(arch + ".rope.scaling.type", null)) && g.tensors().get("rope_freqs.weight") == null) {
-                rs = new ModelConfig.RopeScaling(g.getFloat(arch + ".rope.scaling.factor", 8f),
-                        g.getFloat(arch + ".rope.scaling.low_freq_factor", 1f), g.getFloat(arch + ".rope.scaling.high_freq_factor", 4f),
-                        (int) g.getLong(arch + ".rope.scaling.original_context_length", 8192));
-            }
+            if (emb.shape().length != 2) throw new ModelFormatException(path + ": token_embd.weight has shape " + java.util.Arrays.toString(emb.shape()) + ", not [vocab, dim]");
+            int vocab = (int) Math.min(Integer.MAX_VALUE, emb.rows());
+            ModelConfig.RopeScaling rs = ropeScaling(g, arch);
             DmsConfig dms = null;
             if (g.metadata().containsKey(arch + ".dms.window_size")) {
                 dms = new DmsConfig((int) g.getLong(arch + ".dms.window_size", 256),
@@ -73,6 +78,25 @@ public final class ModelLoader {
         }
     }
 
+    /**
+     * llama3 scaling from {@code <arch>.rope.scaling.*} keys. llama.cpp files carry it as the rope_freqs.weight tensor
+     * instead (which the forward pass prefers when both are present); other scaling kinds would silently give wrong
+     * results, so they are refused.
+     */
+    private static ModelConfig.RopeScaling ropeScaling(GGUF g, String arch) {
+        String type = g.getString(arch + ".rope.scaling.type", "none");
+        float factor = g.getFloat(arch + ".rope.scaling.factor", 1f);
+        if (type.equals("llama3")) {
+            return new ModelConfig.RopeScaling(g.getFloat(arch + ".rope.scaling.factor", 8f),
+                    g.getFloat(arch + ".rope.scaling.low_freq_factor", 1f), g.getFloat(arch + ".rope.scaling.high_freq_factor", 4f),
+                    (int) g.getLong(arch + ".rope.scaling.original_context_length", 8192));
+        }
+        if (!type.equals("none") && factor != 1f) {
+            throw new ModelFormatException(g.path() + ": unsupported RoPE scaling '" + type + "' (factor " + factor + "); llama3 scaling is supported");
+        }
+        return null;
+    }
+
     /** Checks dimensions and tensor types before any weight is touched, so bad files fail early with one line. */
     static ModelFile validate(ModelFile mf) {
         ModelConfig c = mf.config();
@@ -83,10 +107,14 @@ public final class ModelLoader {
             check(mf, c.headDim() % 2 == 0, "head dimension " + c.headDim() + " is odd");
             check(mf, c.dim() <= 1 << 16 && c.layers() <= 1024 && c.heads() <= 1024 && c.ffnDim() <= 1 << 20 && c.vocabSize() <= 1 << 22,
                     "absurd dimensions " + c);
+            check(mf, c.contextLength() <= 1 << 24, "absurd context length " + c.contextLength());
+            check(mf, c.rmsEps() > 0 && c.rmsEps() < 1 && c.ropeTheta() > 0 && Float.isFinite(c.ropeTheta()),
+                    "implausible rms_eps " + c.rmsEps() + " or rope theta " + c.ropeTheta());
             for (Map.Entry<String, RawTensor> e : mf.tensors().entrySet()) {
                 GgmlType t = e.getValue().type();
                 if (!t.supported()) throw new ModelFormatException(mf.path() + ": tensor " + e.getKey() + " has type " + t + ", which is not supported (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K are)");
             }
+            TensorLayout.check(mf);
             return mf;
         } catch (RuntimeException e) {
             mf.close();

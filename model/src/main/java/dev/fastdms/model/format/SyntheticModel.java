@@ -1,11 +1,14 @@
 package dev.fastdms.model.format;
 
+import dev.fastdms.model.ModelConfig;
 import dev.fastdms.model.tensor.GgmlType;
 import dev.fastdms.model.tokenizer.Tokenizers;
 
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
@@ -27,6 +30,14 @@ public final class SyntheticModel {
         public static final java.util.Map<String, Shape> BY_NAME = java.util.Map.of("llama-3.2-1b", LLAMA_3_2_1B,
                 "llama-3.2-3b", LLAMA_3_2_3B, "llama-3.1-8b", LLAMA_3_1_8B, "qwen3-8b", QWEN3_8B);
 
+        /** The config a file of this shape loads as (GGUF conventions: llama rotates adjacent pairs, qwen3 halves). */
+        public ModelConfig config() {
+            boolean qwen = arch.equals("qwen3");
+            // llama3 scaling travels as the rope_freqs.weight tensor, not as config
+            return new ModelConfig(arch, dim, layers, heads, kvHeads, headDim, ffn, vocab, ctx, qwen ? 1e-6f : 1e-5f, ropeTheta,
+                    null, qwen, tied, qwen, null);
+        }
+
         /** The shape with this CLI name (llama-3.2-1b, llama-3.2-3b, llama-3.1-8b, qwen3-8b). */
         public static Shape named(String name) {
             Shape s = BY_NAME.get(name.toLowerCase());
@@ -47,45 +58,59 @@ public final class SyntheticModel {
         };
     }
 
+    /**
+     * Writes a GGUF of this shape with random weights, streaming (nothing of model size is held in memory). With a
+     * tokenizer.json, its vocabulary, merges, special ids and chat template go into the GGUF tokenizer metadata.
+     * Norms are F32 ones; everything else is {@code type}.
+     */
     public static void write(Path out, Shape s, GgmlType type, Path tokenizerJson, long seed) throws IOException {
         if (type != GgmlType.Q8_0 && type != GgmlType.Q4_0 && type != GgmlType.F16 && type != GgmlType.BF16 && type != GgmlType.F32) {
             throw new IllegalArgumentException("synthetic weights can be q8_0, q4_0, f16, bf16 or f32, not " + type);
         }
+        ModelConfig c = s.config();
+        // llama.cpp reads hyper-parameters and token ids as uint32 and checks the stored type, so integers go as UINT32
         GGUFWriter w = new GGUFWriter();
+        Map<String, Object> md = new LinkedHashMap<>();
         String a = s.arch();
-        w.put("general.architecture", a).put("general.name", "synthetic " + a + " " + s.dim() + "x" + s.layers() + " (random weights)")
-                .put(a + ".embedding_length", s.dim()).put(a + ".block_count", s.layers())
-                .put(a + ".attention.head_count", s.heads()).put(a + ".attention.head_count_kv", s.kvHeads())
-                .put(a + ".attention.key_length", s.headDim()).put(a + ".attention.value_length", s.headDim())
-                .put(a + ".feed_forward_length", s.ffn()).put(a + ".context_length", s.ctx())
-                .put(a + ".attention.layer_norm_rms_epsilon", 1e-5f).put(a + ".rope.freq_base", s.ropeTheta());
-        if (tokenizerJson != null) Tokenizers.ggufMetadata(tokenizerJson, s.vocab()).forEach(w::put);
-        long[] seedBox = {seed};
-        int hd = s.headDim();
-        w.tensor("token_embd.weight", type, new long[]{s.vocab(), s.dim()}, random(type, (long) s.vocab() * s.dim(), seedBox[0]++));
+        md.put("general.architecture", a);
+        md.put("general.name", "synthetic " + a + " " + s.dim() + "x" + s.layers() + " (random weights)");
+        md.put(a + ".embedding_length", s.dim());
+        md.put(a + ".block_count", s.layers());
+        md.put(a + ".attention.head_count", s.heads());
+        md.put(a + ".attention.head_count_kv", s.kvHeads());
+        md.put(a + ".attention.key_length", s.headDim());
+        md.put(a + ".attention.value_length", s.headDim());
+        md.put(a + ".feed_forward_length", s.ffn());
+        md.put(a + ".context_length", s.ctx());
+        md.put(a + ".attention.layer_norm_rms_epsilon", c.rmsEps());
+        md.put(a + ".rope.freq_base", s.ropeTheta());
+        md.put(a + ".vocab_size", s.vocab());
+        if (tokenizerJson != null) md.putAll(Tokenizers.ggufMetadata(tokenizerJson, s.vocab()));
+        md.forEach((k, v) -> {
+            if (v instanceof Integer i) w.put(k, GGUF.ValueType.UINT32, i);
+            else w.put(k, v);
+        });
         if (s.ropeScaling() > 0) {
-            float[] f = llama3FreqFactors(hd, s.ropeTheta(), s.ropeScaling(), 1f, 4f, 8192);
-            w.tensor("rope_freqs.weight", GgmlType.F32, new long[]{hd / 2}, o -> writeFloats(o, f));
+            // llama.cpp's form of llama3 scaling: per-frequency divisors as a tensor (no rope.scaling.* keys)
+            float[] f = llama3FreqFactors(s.headDim(), s.ropeTheta(), s.ropeScaling(), 1f, 4f, 8192);
+            w.tensor("rope_freqs.weight", GgmlType.F32, new long[]{f.length}, o -> writeFloats(o, f));
         }
-        for (int l = 0; l < s.layers(); l++) {
-            String p = "blk." + l + ".";
-            w.tensor(p + "attn_norm.weight", GgmlType.F32, new long[]{s.dim()}, ones(s.dim()));
-            w.tensor(p + "attn_q.weight", type, new long[]{(long) s.heads() * hd, s.dim()}, random(type, (long) s.heads() * hd * s.dim(), seedBox[0]++));
-            w.tensor(p + "attn_k.weight", type, new long[]{(long) s.kvHeads() * hd, s.dim()}, random(type, (long) s.kvHeads() * hd * s.dim(), seedBox[0]++));
-            w.tensor(p + "attn_v.weight", type, new long[]{(long) s.kvHeads() * hd, s.dim()}, random(type, (long) s.kvHeads() * hd * s.dim(), seedBox[0]++));
-            w.tensor(p + "attn_output.weight", type, new long[]{s.dim(), (long) s.heads() * hd}, random(type, (long) s.heads() * hd * s.dim(), seedBox[0]++));
-            if (a.equals("qwen3")) {
-                w.tensor(p + "attn_q_norm.weight", GgmlType.F32, new long[]{hd}, ones(hd));
-                w.tensor(p + "attn_k_norm.weight", GgmlType.F32, new long[]{hd}, ones(hd));
-            }
-            w.tensor(p + "ffn_norm.weight", GgmlType.F32, new long[]{s.dim()}, ones(s.dim()));
-            w.tensor(p + "ffn_gate.weight", type, new long[]{s.ffn(), s.dim()}, random(type, (long) s.ffn() * s.dim(), seedBox[0]++));
-            w.tensor(p + "ffn_up.weight", type, new long[]{s.ffn(), s.dim()}, random(type, (long) s.ffn() * s.dim(), seedBox[0]++));
-            w.tensor(p + "ffn_down.weight", type, new long[]{s.dim(), s.ffn()}, random(type, (long) s.ffn() * s.dim(), seedBox[0]++));
+        long next = seed;
+        for (var e : TensorLayout.required(c).entrySet()) {
+            long[] shape = e.getValue();
+            if (shape.length == 1) w.tensor(e.getKey(), GgmlType.F32, shape, ones((int) shape[0]));
+            else w.tensor(e.getKey(), type, shape, random(type, shape[0] * shape[1], next++));
         }
-        w.tensor("output_norm.weight", GgmlType.F32, new long[]{s.dim()}, ones(s.dim()));
-        if (!s.tied()) w.tensor("output.weight", type, new long[]{s.vocab(), s.dim()}, random(type, (long) s.vocab() * s.dim(), seedBox[0]++));
         w.write(out);
+    }
+
+    /** Bytes of tensor data a file of this shape and type holds (the metadata adds kilobytes, a tokenizer some MB). */
+    public static long tensorBytes(Shape s, GgmlType type) {
+        long total = s.ropeScaling() > 0 ? 4L * (s.headDim() / 2) : 0;
+        for (long[] shape : TensorLayout.required(s.config()).values()) {
+            total += shape.length == 1 ? 4 * shape[0] : type.byteSize(shape[0] * shape[1]);
+        }
+        return total;
     }
 
     /** Llama 3.1 frequency divisors as GGUF stores them in rope_freqs.weight. */
@@ -116,6 +141,9 @@ public final class SyntheticModel {
         o.write(b.array());
     }
 
+    /** Uniform on [-0.02·√3, 0.02·√3): standard deviation 0.02 like a trained layer, and far cheaper than a Gaussian. */
+    private static float uniform(SplittableRandom r) { return (float) ((r.nextDouble() * 2 - 1) * 0.034641016); }
+
     /** Random values of spread ~0.02 in the stored form, generated block by block straight into the stream. */
     private static GGUFWriter.TensorData random(GgmlType type, long n, long seed) {
         return o -> {
@@ -141,9 +169,9 @@ public final class SyntheticModel {
                         long b1 = r.nextLong(), b2 = r.nextLong();
                         for (int k = 0; k < 8; k++) { buf[fill + 2 + k] = (byte) (b1 >> (8 * k)); buf[fill + 10 + k] = (byte) (b2 >> (8 * k)); }
                     }
-                    case F16 -> { short h = Float.floatToFloat16((float) (r.nextGaussian() * 0.02)); buf[fill] = (byte) h; buf[fill + 1] = (byte) (h >> 8); }
-                    case BF16 -> { int bits = Float.floatToRawIntBits((float) (r.nextGaussian() * 0.02)) >>> 16; buf[fill] = (byte) bits; buf[fill + 1] = (byte) (bits >> 8); }
-                    case F32 -> { int bits = Float.floatToRawIntBits((float) (r.nextGaussian() * 0.02)); for (int k = 0; k < 4; k++) buf[fill + k] = (byte) (bits >> (8 * k)); }
+                    case F16 -> { short h = Float.floatToFloat16(uniform(r)); buf[fill] = (byte) h; buf[fill + 1] = (byte) (h >> 8); }
+                    case BF16 -> { int bits = Float.floatToRawIntBits(uniform(r)) >>> 16; buf[fill] = (byte) bits; buf[fill + 1] = (byte) (bits >> 8); }
+                    case F32 -> { int bits = Float.floatToRawIntBits(uniform(r)); for (int k = 0; k < 4; k++) buf[fill + k] = (byte) (bits >> (8 * k)); }
                     default -> throw new IllegalStateException();
                 }
                 fill += per;

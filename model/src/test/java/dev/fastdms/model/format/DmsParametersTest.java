@@ -3,7 +3,6 @@ package dev.fastdms.model.format;
 import dev.fastdms.cache.DmsConfig;
 import dev.fastdms.model.KvSettings;
 import dev.fastdms.model.TestAssets;
-import dev.fastdms.model.tensor.GgmlType;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -17,10 +16,8 @@ class DmsParametersTest {
     @Test
     void fromGgufMetadata(@TempDir Path tmp) throws Exception {
         Path p = tmp.resolve("dms.gguf");
-        new GGUFWriter().put("general.architecture", "llama").put("llama.embedding_length", 32).put("llama.block_count", 1)
-                .put("llama.attention.head_count", 4).put("llama.attention.head_count_kv", 2).put("llama.feed_forward_length", 64)
+        TinyGguf.writer(TinyGguf.llama())
                 .put("llama.dms.window_size", 128).put("llama.dms.alpha_scale", 50f).put("llama.dms.alpha_offset", 3f)
-                .tensor("token_embd.weight", GgmlType.F32, new long[]{16, 32}, o -> o.write(new byte[16 * 32 * 4]))
                 .write(p);
         try (ModelFile mf = ModelLoader.open(p)) {
             assertEquals(new DmsConfig(128, 50f, 3f, DmsConfig.Convention.NVIDIA), mf.config().dms());

@@ -7,11 +7,12 @@ import dev.fastdms.model.TestAssets;
 import dev.fastdms.model.Transformer;
 import dev.fastdms.model.Weights;
 import dev.fastdms.model.tensor.GgmlType;
-import dev.fastdms.model.tokenizer.Tokenizers;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
-import org.junit.jupiter.api.io.TempDir;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -19,32 +20,104 @@ import static org.junit.jupiter.api.Assertions.*;
 class SyntheticModelTest {
     @TempDir Path tmp;
 
+    static final SyntheticModel.Shape TINY_LLAMA = new SyntheticModel.Shape("llama", 64, 2, 4, 2, 16, 128, 256, 4096, 500000f, 32f, true);
+    static final SyntheticModel.Shape TINY_QWEN3 = new SyntheticModel.Shape("qwen3", 64, 2, 4, 2, 32, 96, 320, 2048, 1000000f, 0f, false);
+
     @ParameterizedTest
     @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_0", "F16", "BF16"})
-    void smallShapeRoundTripsThroughGguf(GgmlType type) throws Exception {
-        var shape = new SyntheticModel.Shape("llama", 64, 2, 4, 2, 16, 128, 128300, 4096, 500000f, 32f, true);
+    void tinyShapeLoadsWithItsConfigAndRuns(GgmlType type) throws Exception {
         Path out = tmp.resolve("s.gguf");
-        SyntheticModel.write(out, shape, type, TestAssets.asset("tokenizers/llama3/tokenizer.json"), 3);
+        SyntheticModel.write(out, TINY_LLAMA, type, null, 3);
         try (ModelFile mf = ModelLoader.open(out)) {
             ModelConfig c = mf.config();
-            assertEquals(64, c.dim());
-            assertEquals(2, c.layers());
-            assertEquals(2, c.kvHeads());
-            assertEquals(16, c.headDim());
-            assertEquals(128300, c.vocabSize());
-            assertTrue(c.tiedEmbeddings());
+            assertEquals(TINY_LLAMA.config(), c);
+            assertFalse(c.ropeHalf());
             assertEquals(type, mf.tensor("blk.0.attn_q.weight").type());
-            assertArrayEquals(SyntheticModel.llama3FreqFactors(16, 500000f, 32f, 1f, 4f, 8192),
-                    new Weights(mf).ropeFreqFactors);
-            var tok = Tokenizers.forModel(mf);
-            assertEquals(128000, tok.bos());
-            assertArrayEquals(Tokenizers.load(TestAssets.asset("tokenizers/llama3/tokenizer.json")).encode("Hello world, 12345!"),
-                    tok.encode("Hello world, 12345!"));
-            Transformer t = new Transformer(c, new Weights(mf), 4);
-            float[] logits = new float[c.vocabSize()];
-            t.forward(t.newSequence(KvDtype.F32, null), new int[]{128000, 9906}, 0, 2, logits, false);
-            for (float f : logits) assertTrue(Float.isFinite(f));
-            assertTrue(Sampler.argmax(logits, 0, logits.length) >= 0);
+            assertEquals(GgmlType.F32, mf.tensor("blk.1.ffn_norm.weight").type());
+            assertEquals(SyntheticModel.tensorBytes(TINY_LLAMA, type), mf.tensors().values().stream().mapToLong(t -> t.data().byteSize()).sum());
+            assertArrayEquals(SyntheticModel.llama3FreqFactors(16, 500000f, 32f, 1f, 4f, 8192), new Weights(mf).ropeFreqFactors);
+            float[] logits = forward(mf, new int[]{1, 7, 200});
+            float spread = 0;
+            for (float f : logits) { assertTrue(Float.isFinite(f)); spread = Math.max(spread, Math.abs(f)); }
+            assertTrue(spread > 1e-4, "random weights give non-trivial logits");
         }
+    }
+
+    @Test
+    void qwen3ShapeHasQkNormsAndItsOwnHead() throws Exception {
+        Path out = tmp.resolve("q.gguf");
+        SyntheticModel.write(out, TINY_QWEN3, GgmlType.Q8_0, null, 1);
+        try (ModelFile mf = ModelLoader.open(out)) {
+            ModelConfig c = mf.config();
+            assertEquals(TINY_QWEN3.config(), c);
+            assertTrue(c.qkNorm() && c.ropeHalf() && !c.tiedEmbeddings());
+            assertEquals(1e-6f, c.rmsEps());
+            assertArrayEquals(new long[]{32}, mf.tensor("blk.1.attn_k_norm.weight").shape());
+            assertArrayEquals(new long[]{320, 64}, mf.tensor("output.weight").shape());
+            assertNull(mf.optionalTensor("rope_freqs.weight"));
+            for (float f : forward(mf, new int[]{5, 6})) assertTrue(Float.isFinite(f));
+        }
+        // the same seed gives the same file
+        Path again = tmp.resolve("q2.gguf");
+        SyntheticModel.write(again, TINY_QWEN3, GgmlType.Q8_0, null, 1);
+        assertEquals(-1L, Files.mismatch(out, again));
+    }
+
+    /** A tokenizer.json becomes GGUF tokenizer metadata (llama.cpp layout, ids stored as uint32). */
+    @Test
+    void tokenizerIsEmbedded() throws Exception {
+        var shape = new SyntheticModel.Shape("llama", 32, 1, 2, 1, 16, 64, 128300, 1024, 500000f, 0f, true);
+        Path out = tmp.resolve("t.gguf");
+        Path tj = TestAssets.asset("tokenizers/llama3/tokenizer.json");
+        SyntheticModel.write(out, shape, GgmlType.Q8_0, tj, 3);
+        try (GGUF g = GGUF.open(out)) {
+            assertEquals("gpt2", g.metadata().get("tokenizer.ggml.model"));
+            assertEquals("llama-bpe", g.metadata().get("tokenizer.ggml.pre"));
+            assertEquals(GGUF.ValueType.UINT32, g.valueType("tokenizer.ggml.bos_token_id"));
+            assertEquals(GGUF.ValueType.UINT32, g.valueType("llama.block_count"));
+            assertTrue(g.metadata().get("tokenizer.chat_template") instanceof String);
+        }
+        try (ModelFile mf = ModelLoader.open(out)) {
+            var md = mf.metadata();
+            String[] tokens = (String[]) md.get("tokenizer.ggml.tokens");
+            int[] types = (int[]) md.get("tokenizer.ggml.token_type");
+            assertEquals(128300, tokens.length, "padded to the model's vocabulary");
+            assertEquals("Hello", tokens[9906]);
+            assertEquals(1, types[9906]);
+            assertEquals(3, types[128000], "added special tokens are control tokens");
+            assertEquals(280147, ((String[]) md.get("tokenizer.ggml.merges")).length);
+            assertEquals(128000L, md.get("tokenizer.ggml.bos_token_id"));
+        }
+    }
+
+    /** Real shapes: configs as published, and file sizes as expected (nothing of that size is written here). */
+    @Test
+    void realShapes() {
+        ModelConfig l1 = SyntheticModel.Shape.LLAMA_3_2_1B.config();
+        assertEquals(new ModelConfig("llama", 2048, 16, 32, 8, 64, 8192, 128256, 131072, 1e-5f, 500000f, null, false, true, false, null), l1);
+        ModelConfig q = SyntheticModel.Shape.QWEN3_8B.config();
+        assertEquals(128, q.headDim());
+        assertEquals(4096, q.qDim());
+        assertTrue(q.qkNorm() && !q.tiedEmbeddings());
+        long b1 = SyntheticModel.tensorBytes(SyntheticModel.Shape.LLAMA_3_2_1B, GgmlType.Q8_0);
+        assertTrue(b1 > 1.25e9 && b1 < 1.4e9, "Llama 3.2 1B Q8_0 is about 1.3 GB: " + b1);
+        long b8 = SyntheticModel.tensorBytes(SyntheticModel.Shape.LLAMA_3_1_8B, GgmlType.Q8_0);
+        assertTrue(b8 > 8.0e9 && b8 < 8.7e9, "Llama 3.1 8B Q8_0 is about 8.5 GB: " + b8);
+        long bf = SyntheticModel.tensorBytes(SyntheticModel.Shape.LLAMA_3_2_3B, GgmlType.BF16);
+        assertTrue(bf > 6.2e9 && bf < 6.7e9, "Llama 3.2 3B BF16 is about 6.4 GB: " + bf);
+        assertEquals(SyntheticModel.Shape.QWEN3_8B, SyntheticModel.Shape.named("Qwen3-8B"));
+        assertEquals(GgmlType.Q4_0, SyntheticModel.type("q4_0"));
+        float[] f = SyntheticModel.llama3FreqFactors(64, 500000f, 32f, 1f, 4f, 8192);
+        assertEquals(1f, f[0]);
+        assertEquals(32f, f[31]);
+        for (int i = 1; i < f.length; i++) assertTrue(f[i] >= f[i - 1], "divisors grow with wavelength");
+    }
+
+    private static float[] forward(ModelFile mf, int[] ids) {
+        ModelConfig c = mf.config();
+        Transformer t = new Transformer(c, new Weights(mf), 8);
+        float[] logits = new float[c.vocabSize()];
+        t.forward(t.newSequence(KvDtype.F32, null), ids, 0, ids.length, logits, false);
+        return logits;
     }
 }
