@@ -17,10 +17,13 @@ public interface Tokenizer {
     /** Like {@link #encode(String)}, but control-token strings in the text (e.g. {@code <|eot_id|>}) become their ids. */
     int[] encodeWithSpecials(String text);
 
-    /** {@code text}'s ids, after BOS when {@code addBos} (and the vocabulary has one), parsing control tokens when asked. */
+    /**
+     * {@code text}'s ids, parsing control tokens when asked, after BOS when {@code addBos} and the model's prompts
+     * start with one ({@link #addsBos()}, as llama.cpp's add_special: Qwen gets none).
+     */
     default int[] encode(String text, boolean addBos, boolean parseSpecial) {
         int[] body = parseSpecial ? encodeWithSpecials(text) : encode(text);
-        if (!addBos || bos() < 0) return body;
+        if (!addBos || !addsBos()) return body;
         int[] ids = new int[body.length + 1];
         ids[0] = bos();
         System.arraycopy(body, 0, ids, 1, body.length);
