@@ -55,6 +55,22 @@ class TokenizerVectorsTest {
     void llama3MatchesLlamaCppVectors() throws Exception { checkVectors(llama3, "tokenizers/llama3/ggml-vocab-llama-bpe.gguf"); }
 
     @Test
+    void llama3ThroughGgufMetadataMatchesLlamaCppVectors() throws Exception {
+        Tokenizer viaGguf = Tokenizers.fromGguf(Tokenizers.ggufMetadata(TestAssets.asset("tokenizers/llama3/tokenizer.json"), llama3.vocabSize()), "llama3 as GGUF");
+        checkVectors(viaGguf, "tokenizers/llama3/ggml-vocab-llama-bpe.gguf");
+    }
+
+    @Test
+    void llama3EncodesAMegabyteInSeconds() throws Exception {
+        String text = Files.readString(TestAssets.asset("eval/wikitext-2-raw/wiki.test.raw"), StandardCharsets.UTF_8).substring(0, 1 << 20);
+        long t0 = System.nanoTime();
+        int n = llama3.encode(text).length;
+        double s = (System.nanoTime() - t0) / 1e9;
+        assertTrue(n > 200_000, n + " tokens");
+        assertTrue(s < 10, "1 MB took " + s + " s"); // typically well under a second; generous for a shared 2-core machine
+    }
+
+    @Test
     void llama2SpmMatchesLlamaCppVectors() throws Exception { checkVectors(llama2Gguf, "tokenizers/llama2/ggml-vocab-llama-spm.gguf"); }
 
     @Test
