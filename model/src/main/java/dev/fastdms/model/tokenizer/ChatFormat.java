@@ -2,9 +2,11 @@ package dev.fastdms.model.tokenizer;
 
 import java.util.Arrays;
 import java.util.Map;
+import java.util.stream.IntStream;
 
 /**
- * How a conversation becomes tokens, turn by turn, so a chat can prefill each new turn on top of the KV cache.
+ * How a conversation becomes tokens, turn by turn, so a chat can prefill each new turn on top of the KV cache:
+ * {@link #encodeStart} once, then {@link #encodeUserTurn} per user message (it ends with the assistant's prompt).
  * Llama 3 header format, ChatML (Qwen) or plain text for base models.
  */
 public abstract class ChatFormat {
@@ -14,7 +16,7 @@ public abstract class ChatFormat {
 
     public abstract String name();
 
-    /** Tokens that open the conversation (BOS, system message). */
+    /** Tokens that open the conversation (BOS where the model uses one, the system message if any). */
     public abstract int[] encodeStart(String system);
 
     /**
@@ -23,12 +25,36 @@ public abstract class ChatFormat {
      */
     public abstract int[] encodeUserTurn(String text, boolean afterAnswer);
 
-    /** The format for a tokenizer, from its special tokens (and a GGUF chat template when present). */
+    /** Tokens that close an assistant answer cut short before its stop token (e.g. by a token limit). */
+    public abstract int[] encodeAnswerEnd();
+
+    /** Tokens that end the assistant's answer in this format. */
+    public int[] stopTokens() { return tok.stopTokens(); }
+
+    /** The format for a tokenizer, from its chat template or special tokens. */
+    public static ChatFormat forTokenizer(Tokenizer tok) { return forTokenizer(tok, null); }
+
+    /**
+     * The format for a tokenizer: a chat template (GGUF {@code tokenizer.chat_template} in {@code metadata}, else the
+     * tokenizer's own) decides when it names one of the formats and the tokenizer has its tokens; otherwise the
+     * special tokens present do.
+     */
     public static ChatFormat forTokenizer(Tokenizer tok, Map<String, Object> metadata) {
-        String template = metadata != null && metadata.get("tokenizer.chat_template") instanceof String s ? s : "";
-        if (tok.id("<|start_header_id|>") >= 0 && tok.id("<|eot_id|>") >= 0 && !template.contains("<|im_start|>")) return new Llama3(tok);
-        if (tok.id("<|im_start|>") >= 0 && tok.id("<|im_end|>") >= 0) return new ChatML(tok);
+        String template = metadata != null && metadata.get("tokenizer.chat_template") instanceof String s ? s : tok.chatTemplate();
+        boolean llama3 = has(tok, "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>");
+        boolean chatml = has(tok, "<|im_start|>", "<|im_end|>");
+        if (template != null) {
+            if (chatml && template.contains("<|im_start|>")) return new ChatML(tok);
+            if (llama3 && template.contains("<|start_header_id|>")) return new Llama3(tok);
+        }
+        if (llama3) return new Llama3(tok);
+        if (chatml) return new ChatML(tok);
         return new Plain(tok);
+    }
+
+    private static boolean has(Tokenizer tok, String... pieces) {
+        for (String p : pieces) if (tok.id(p) < 0) return false;
+        return true;
     }
 
     static int[] concat(int[]... parts) {
@@ -40,57 +66,79 @@ public abstract class ChatFormat {
         return r;
     }
 
-    /** {@code <|start_header_id|>role<|end_header_id|>\n\n content <|eot_id|>}. */
+    private static int[] only(int... ids) { return ids; }
+
+    /** {@code <|begin_of_text|>} then per message {@code <|start_header_id|>role<|end_header_id|>\n\n content <|eot_id|>}. */
     public static final class Llama3 extends ChatFormat {
-        Llama3(Tokenizer t) { super(t); }
+        private final int startHeader, endHeader, eot;
+
+        Llama3(Tokenizer t) {
+            super(t);
+            startHeader = t.id("<|start_header_id|>");
+            endHeader = t.id("<|end_header_id|>");
+            eot = t.id("<|eot_id|>");
+        }
 
         @Override public String name() { return "llama3"; }
 
-        int[] header(String role) {
-            return concat(new int[]{tok.id("<|start_header_id|>")}, tok.encode(role), new int[]{tok.id("<|end_header_id|>")}, tok.encode("\n\n"));
-        }
+        /** The header that opens a message; after {@code header("assistant")} the model writes its answer. */
+        public int[] header(String role) { return concat(only(startHeader), tok.encode(role), only(endHeader), tok.encode("\n\n")); }
 
-        /** A whole message: header, content, end of turn. */
-        public int[] message(String role, String content) {
-            return concat(header(role), tok.encode(content.strip()), new int[]{tok.id("<|eot_id|>")});
-        }
+        /** A whole message: header, content (trimmed, as the official template does), end of turn. */
+        public int[] message(String role, String content) { return concat(header(role), tok.encode(content.strip()), only(eot)); }
 
         @Override
         public int[] encodeStart(String system) {
-            int[] bos = {tok.bos()};
+            int[] bos = tok.bos() >= 0 ? only(tok.bos()) : new int[0];
             return system == null || system.isBlank() ? bos : concat(bos, message("system", system));
         }
 
+        @Override public int[] encodeUserTurn(String text, boolean afterAnswer) { return concat(message("user", text), header("assistant")); }
+        @Override public int[] encodeAnswerEnd() { return only(eot); }
+
         @Override
-        public int[] encodeUserTurn(String text, boolean afterAnswer) {
-            return concat(message("user", text), header("assistant"));
-        }
+        public int[] stopTokens() { return IntStream.concat(Arrays.stream(tok.stopTokens()), IntStream.of(eot)).distinct().sorted().toArray(); }
     }
 
-    /** {@code <|im_start|>role\n content <|im_end|>\n}. */
+    /** {@code <|im_start|>role\n content <|im_end|>\n} per message; the answer follows {@code <|im_start|>assistant\n}. */
     public static final class ChatML extends ChatFormat {
-        ChatML(Tokenizer t) { super(t); }
+        private final int imStart, imEnd;
+
+        ChatML(Tokenizer t) {
+            super(t);
+            imStart = t.id("<|im_start|>");
+            imEnd = t.id("<|im_end|>");
+        }
 
         @Override public String name() { return "chatml"; }
 
-        int[] open(String role) { return concat(new int[]{tok.id("<|im_start|>")}, tok.encode(role + "\n")); }
+        int[] open(String role) { return concat(only(imStart), tok.encode(role + "\n")); }
 
-        int[] close() { return concat(new int[]{tok.id("<|im_end|>")}, tok.encode("\n")); }
+        int[] close() { return concat(only(imEnd), tok.encode("\n")); }
+
+        /** A whole message with its closing newline. */
+        public int[] message(String role, String content) { return concat(open(role), tok.encode(content), close()); }
 
         @Override
         public int[] encodeStart(String system) {
-            return system == null || system.isBlank() ? new int[0] : concat(open("system"), tok.encode(system), close());
+            int[] bos = tok.addsBos() ? only(tok.bos()) : new int[0];
+            return system == null || system.isBlank() ? bos : concat(bos, message("system", system));
         }
 
         @Override
         public int[] encodeUserTurn(String text, boolean afterAnswer) {
             // the answer's <|im_end|> was fed; ChatML puts a newline after it
             int[] nl = afterAnswer ? tok.encode("\n") : new int[0];
-            return concat(nl, open("user"), tok.encode(text), close(), open("assistant"));
+            return concat(nl, message("user", text), open("assistant"));
         }
+
+        @Override public int[] encodeAnswerEnd() { return only(imEnd); }
+
+        @Override
+        public int[] stopTokens() { return IntStream.concat(Arrays.stream(tok.stopTokens()), IntStream.of(imEnd)).distinct().sorted().toArray(); }
     }
 
-    /** Base models: the conversation is plain text the model continues. */
+    /** Base models: the conversation is plain text the model continues, after BOS. */
     public static final class Plain extends ChatFormat {
         Plain(Tokenizer t) { super(t); }
 
@@ -98,14 +146,12 @@ public abstract class ChatFormat {
 
         @Override
         public int[] encodeStart(String system) {
-            int[] bos = tok.bos() >= 0 ? new int[]{tok.bos()} : new int[0];
+            int[] bos = tok.bos() >= 0 ? only(tok.bos()) : new int[0];
             return system == null || system.isBlank() ? bos : concat(bos, tok.encode(system + "\n"));
         }
 
-        @Override
-        public int[] encodeUserTurn(String text, boolean afterAnswer) {
-            return tok.encode(afterAnswer ? "\n" + text : text);
-        }
+        @Override public int[] encodeUserTurn(String text, boolean afterAnswer) { return tok.encode(afterAnswer ? "\n" + text : text); }
+        @Override public int[] encodeAnswerEnd() { return new int[0]; }
     }
 
     @Override public String toString() { return name(); }

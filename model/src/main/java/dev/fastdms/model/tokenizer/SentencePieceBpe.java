@@ -2,146 +2,184 @@ package dev.fastdms.model.tokenizer;
 
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
-import java.util.PriorityQueue;
 
 /**
- * SentencePiece-style BPE with byte fallback (Llama 2, llama2.c): a space prefix is added, spaces become the space
- * symbol (U+2581 in SentencePiece/GGUF vocabularies, a plain space in llama2.c's tokenizer.bin), the text starts as
- * one symbol per character, and the adjacent pair whose concatenation is the highest-scoring vocabulary piece is
- * merged (leftmost on ties) until no pair is in the vocabulary. Characters outside the vocabulary become their UTF-8
- * bytes as {@code <0xXX>} tokens.
+ * SentencePiece-style BPE with byte fallback (Llama 2, llama2.c). A space prefix is added to the text (and, as
+ * llama.cpp does, after every control token cut out of it), spaces become the vocabulary's space symbol (U+2581 in
+ * SentencePiece/GGUF vocabularies, a plain space in llama2.c's tokenizer.bin), the text starts as one symbol per code
+ * point, and the adjacent pair whose concatenation is the highest-scoring vocabulary piece is merged (leftmost on
+ * ties) until no pair is in the vocabulary. What is left outside the vocabulary becomes its UTF-8 bytes as
+ * {@code <0xXX>} tokens.
  */
 public final class SentencePieceBpe implements Tokenizer {
     private final String name;
-    private final String[] pieces;
+    private final Vocabulary vocab;
     private final float[] scores;
-    private final boolean[] control;
-    private final boolean[] isByte;
-    private final int[] byteToken = new int[256];
-    private final Map<String, Integer> ids = new HashMap<>();
     private final String space;
-    private final boolean addPrefix;
-    private final int bos, eos;
+    private final boolean addPrefix, byteFallbackFirst;
+    private final String chatTemplate;
+    private final int[] byteToken = new int[256];
+    private final int unk;
+    /** Pieces that merging may produce (normal and user-defined; never control or byte tokens). */
+    private final Map<String, Integer> mergeable = new HashMap<>();
 
     /**
-     * @param control which ids are control tokens (no text: unk, BOS, EOS)
-     * @param space   the vocabulary's space symbol: "\u2581" or " "
+     * @param space             the vocabulary's space symbol: "\u2581" or " "
+     * @param addPrefix         SentencePiece's add_dummy_prefix
+     * @param byteFallbackFirst llama2.c's order: a code point outside the vocabulary becomes byte tokens before merging
+     *                          (so it never merges); llama.cpp falls back only for what is left after merging
      */
-    public SentencePieceBpe(String name, String[] pieces, float[] scores, boolean[] control, String space, boolean addPrefix, int bos, int eos) {
+    public SentencePieceBpe(String name, Vocabulary vocab, float[] scores, String space, boolean addPrefix,
+                            boolean byteFallbackFirst, String chatTemplate) {
         this.name = name;
-        this.pieces = pieces;
-        this.scores = scores;
-        this.control = control;
+        this.vocab = vocab;
+        this.scores = scores.length == vocab.size() ? scores : Arrays.copyOf(scores, vocab.size());
         this.space = space;
         this.addPrefix = addPrefix;
-        this.bos = bos;
-        this.eos = eos;
-        this.isByte = new boolean[pieces.length];
-        java.util.Arrays.fill(byteToken, -1);
-        for (int i = 0; i < pieces.length; i++) {
-            String p = pieces[i];
-            if (p.length() == 6 && p.startsWith("<0x") && p.endsWith(">")) {
-                try {
-                    int b = Integer.parseInt(p.substring(3, 5), 16);
-                    if (byteToken[b] < 0) byteToken[b] = i;
-                    isByte[i] = true;
-                    continue;
-                } catch (NumberFormatException ignored) {
-                    // an ordinary piece that looks like one
-                }
+        this.byteFallbackFirst = byteFallbackFirst;
+        this.chatTemplate = chatTemplate;
+        Arrays.fill(byteToken, -1);
+        int unknown = -1;
+        for (int i = 0; i < vocab.size(); i++) {
+            String p = vocab.piece(i);
+            switch (vocab.type(i)) {
+                case BYTE -> { int b = byteValue(p); if (b >= 0 && byteToken[b] < 0) byteToken[b] = i; }
+                case NORMAL, USER_DEFINED, UNDEFINED -> { if (p != null) mergeable.putIfAbsent(p, i); }
+                case UNKNOWN -> { if (unknown < 0) unknown = i; }
+                default -> { }
             }
-            if (!control[i]) ids.putIfAbsent(p, i);
+        }
+        this.unk = unknown >= 0 ? unknown : 0;
+    }
+
+    /** The byte of a {@code <0xXX>} piece, or -1. */
+    static int byteValue(String p) {
+        if (p == null || p.length() != 6 || !p.startsWith("<0x") || p.charAt(5) != '>') return -1;
+        try {
+            return Integer.parseInt(p.substring(3, 5), 16);
+        } catch (NumberFormatException e) {
+            return -1;
         }
     }
 
-    private static final class Sym {
-        String text; Sym prev, next; boolean dead;
-        Sym(String t) { text = t; }
-    }
+    @Override public int[] encode(String text) { return encode(text, false); }
+    @Override public int[] encodeWithSpecials(String text) { return encode(text, true); }
 
-    private record Bigram(Sym left, Sym right, float score, int order, String merged) {}
-
-    @Override
-    public int[] encode(String text) {
+    private int[] encode(String text, boolean parseSpecial) {
         IntList out = new IntList();
-        if (text.isEmpty()) return out.toArray();
-        String s = (addPrefix ? " " : "") + text;
-        if (!space.equals(" ")) s = s.replace(" ", space);
-        // one symbol per code point, linked for O(1) merges
-        Sym head = null, tail = null;
-        int order = 0;
-        Map<Sym, Integer> pos = new HashMap<>();
-        for (int i = 0; i < s.length(); ) {
-            int cp = s.codePointAt(i);
-            Sym sym = new Sym(new String(Character.toChars(cp)));
-            pos.put(sym, order++);
-            if (head == null) head = sym; else { tail.next = sym; sym.prev = tail; }
-            tail = sym;
-            i += Character.charCount(cp);
+        SpecialTokenMatcher m = vocab.specialMatcher(parseSpecial);
+        if (m.isEmpty()) {
+            encodeFragment(text, addPrefix, out);
+            return out.toArray();
         }
-        PriorityQueue<Bigram> pq = new PriorityQueue<>((a, b) -> a.score != b.score ? Float.compare(b.score, a.score) : Integer.compare(a.order, b.order));
-        for (Sym x = head; x != null && x.next != null; x = x.next) offer(pq, x, x.next, pos);
-        while (!pq.isEmpty()) {
-            Bigram bg = pq.poll();
-            Sym l = bg.left, r = bg.right;
-            if (l.dead || r.dead || l.next != r || !(l.text + r.text).equals(bg.merged)) continue;
-            l.text = bg.merged;
-            r.dead = true;
-            l.next = r.next;
-            if (r.next != null) r.next.prev = l;
-            if (l.prev != null) offer(pq, l.prev, l, pos);
-            if (l.next != null) offer(pq, l, l.next, pos);
-        }
-        for (Sym x = head; x != null; x = x.next) {
-            Integer id = ids.get(x.text);
-            if (id != null) { out.add(id); continue; }
-            for (byte b : x.text.getBytes(StandardCharsets.UTF_8)) {
-                int t = byteToken[b & 0xFF];
-                if (t < 0) t = ids.getOrDefault("<unk>", 0);
-                out.add(t);
+        boolean afterSpecial = true; // the first fragment gets the prefix, as does each one after an added token
+        for (SpecialTokenMatcher.Segment s : m.split(text)) {
+            if (s.text() == null) {
+                out.add(s.token());
+                afterSpecial = true;
+            } else {
+                encodeFragment(s.text(), addPrefix && afterSpecial, out);
+                afterSpecial = false;
             }
         }
         return out.toArray();
     }
 
-    private void offer(PriorityQueue<Bigram> pq, Sym l, Sym r, Map<Sym, Integer> pos) {
-        String m = l.text + r.text;
-        Integer id = ids.get(m);
-        if (id != null) pq.add(new Bigram(l, r, scores[id], pos.get(l), m));
+    private void encodeFragment(String text, boolean prefix, IntList out) {
+        if (text.isEmpty()) return;
+        String s = prefix ? " " + text : text;
+        if (!space.equals(" ")) s = s.replace(" ", space);
+        // symbols are stretches [start, start+len) of s, linked in text order; len 0 marks a symbol merged away
+        int n = s.codePointCount(0, s.length());
+        int[] start = new int[n], len = new int[n], next = new int[n], prev = new int[n];
+        boolean[] frozen = new boolean[n];
+        for (int i = 0, at = 0; i < n; i++) {
+            int c = Character.charCount(s.codePointAt(at));
+            start[i] = at;
+            len[i] = c;
+            next[i] = i + 1 < n ? i + 1 : -1;
+            prev[i] = i - 1;
+            frozen[i] = byteFallbackFirst && !mergeable.containsKey(s.substring(at, at + c));
+            at += c;
+        }
+        // candidates (score descending, left position ascending) packed into a long: the heap's minimum is the best
+        LongHeap heap = new LongHeap();
+        for (int i = 0; i + 1 < n; i++) offer(heap, s, start, len, next, frozen, i);
+        while (!heap.isEmpty()) {
+            long c = heap.pop();
+            int left = (int) c, right = next[left];
+            if (len[left] == 0 || right < 0) continue;
+            int id = mergedId(s, start, len, frozen, left, right);
+            if (id < 0 || priority(id) != (int) (c >> 32)) continue; // stale: a side has changed since it was offered
+            len[left] += len[right];
+            len[right] = 0;
+            next[left] = next[right];
+            if (next[right] >= 0) prev[next[right]] = left;
+            if (prev[left] >= 0) offer(heap, s, start, len, next, frozen, prev[left]);
+            if (next[left] >= 0) offer(heap, s, start, len, next, frozen, left);
+        }
+        for (int i = 0; i >= 0; i = next[i]) {
+            String piece = s.substring(start[i], start[i] + len[i]);
+            Integer id = frozen[i] ? null : mergeable.get(piece);
+            if (id != null) { out.add(id); continue; }
+            for (byte b : piece.getBytes(StandardCharsets.UTF_8)) {
+                int t = byteToken[b & 0xFF];
+                out.add(t >= 0 ? t : unk);
+            }
+        }
     }
 
-    /** No special-token syntax is parsed for SentencePiece vocabularies: BOS/EOS are added by id. */
-    @Override public int[] encodeWithSpecials(String text) { return encode(text); }
+    private int mergedId(String s, int[] start, int[] len, boolean[] frozen, int left, int right) {
+        if (frozen[left] || frozen[right]) return -1;
+        Integer id = mergeable.get(s.substring(start[left], start[right] + len[right]));
+        return id == null ? -1 : id;
+    }
+
+    private void offer(LongHeap heap, String s, int[] start, int[] len, int[] next, boolean[] frozen, int left) {
+        int id = mergedId(s, start, len, frozen, left, next[left]);
+        if (id >= 0) heap.push(((long) priority(id) << 32) | left);
+    }
+
+    /** A score as an int that sorts ascending for descending scores. */
+    private int priority(int id) {
+        int bits = Float.floatToIntBits(scores[id]);
+        int ascending = bits ^ ((bits >> 31) & 0x7FFFFFFF); // IEEE order as signed int order
+        return ~ascending;
+    }
 
     @Override
     public byte[] bytes(int id) {
-        if (id < 0 || id >= pieces.length || control[id]) return new byte[0];
-        if (isByte[id]) return new byte[]{(byte) Integer.parseInt(pieces[id].substring(3, 5), 16)};
-        return pieces[id].replace(space, " ").getBytes(StandardCharsets.UTF_8);
+        TokenType t = vocab.type(id);
+        if (t == TokenType.UNDEFINED && (id < 0 || id >= vocab.size())) return new byte[0];
+        if (t.carriesNoText()) return new byte[0];
+        if (t == TokenType.BYTE) {
+            int b = byteValue(vocab.piece(id));
+            return b >= 0 ? new byte[]{(byte) b} : new byte[0];
+        }
+        return vocab.piece(id).replace(space, " ").getBytes(StandardCharsets.UTF_8);
     }
 
     /** Decodes and drops the space prefix that encoding added. */
     @Override
-    public String decode(int[] idsToDecode) {
+    public String decode(int[] ids) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
-        for (int id : idsToDecode) out.writeBytes(bytes(id));
+        for (int id : ids) out.writeBytes(bytes(id));
         String s = new String(out.toByteArray(), StandardCharsets.UTF_8);
         return addPrefix && s.startsWith(" ") ? s.substring(1) : s;
     }
 
     @Override public boolean addsSpacePrefix() { return addPrefix; }
+    @Override public Vocabulary vocabulary() { return vocab; }
+    @Override public String chatTemplate() { return chatTemplate; }
 
-    @Override public String piece(int id) { return id >= 0 && id < pieces.length ? pieces[id] : null; }
-    @Override public int id(String piece) { Integer i = ids.get(piece); return i == null ? -1 : i; }
-    @Override public int vocabSize() { return pieces.length; }
-    @Override public int bos() { return bos; }
-    @Override public boolean isStop(int id) { return id == eos; }
-    @Override public boolean isSpecial(int id) { return id >= 0 && id < control.length && control[id]; }
+    /** The score of a token (merge priority). */
+    public float score(int id) { return id >= 0 && id < scores.length ? scores[id] : Float.NEGATIVE_INFINITY; }
 
     @Override
     public String describe() {
-        return name + " SentencePiece BPE (byte fallback), " + pieces.length + " tokens, BOS " + bos + ", EOS " + eos;
+        return name + " SentencePiece BPE (byte fallback), " + vocab.size() + " tokens, BOS " + vocab.bos() + ", EOS " + vocab.eos();
     }
 }

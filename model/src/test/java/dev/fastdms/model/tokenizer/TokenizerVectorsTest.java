@@ -3,7 +3,6 @@ package dev.fastdms.model.tokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.fastdms.model.TestAssets;
-import dev.fastdms.model.format.GGUF;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -22,12 +21,10 @@ class TokenizerVectorsTest {
 
     @BeforeAll
     static void load() {
-        llama3 = Tokenizers.load(TestAssets.asset("tokenizers/llama3/tokenizer.json"));
-        qwen3 = Tokenizers.load(TestAssets.asset("tokenizers/qwen3/tokenizer.json"));
-        try (GGUF g = GGUF.open(TestAssets.asset("tokenizers/llama2/ggml-vocab-llama-spm.gguf"))) {
-            llama2Gguf = Tokenizers.fromGguf(g.metadata(), "spm");
-        }
-        llama2c = Tokenizers.load(TestAssets.asset("tokenizers/llama2/tokenizer.bin"));
+        llama3 = TestTokenizers.llama3();
+        qwen3 = TestTokenizers.qwen3();
+        llama2Gguf = TestTokenizers.llama2Gguf();
+        llama2c = TestTokenizers.llama2c();
     }
 
     /** Inputs separated by "\n__ggml_vocab_test__\n"; one output line of ids per input. */
@@ -56,6 +53,22 @@ class TokenizerVectorsTest {
 
     @Test
     void llama3MatchesLlamaCppVectors() throws Exception { checkVectors(llama3, "tokenizers/llama3/ggml-vocab-llama-bpe.gguf"); }
+
+    @Test
+    void llama3ThroughGgufMetadataMatchesLlamaCppVectors() throws Exception {
+        Tokenizer viaGguf = Tokenizers.fromGguf(Tokenizers.ggufMetadata(TestAssets.asset("tokenizers/llama3/tokenizer.json"), llama3.vocabSize()), "llama3 as GGUF");
+        checkVectors(viaGguf, "tokenizers/llama3/ggml-vocab-llama-bpe.gguf");
+    }
+
+    @Test
+    void llama3EncodesAMegabyteInSeconds() throws Exception {
+        String text = Files.readString(TestAssets.asset("eval/wikitext-2-raw/wiki.test.raw"), StandardCharsets.UTF_8).substring(0, 1 << 20);
+        long t0 = System.nanoTime();
+        int n = llama3.encode(text).length;
+        double s = (System.nanoTime() - t0) / 1e9;
+        assertTrue(n > 200_000, n + " tokens");
+        assertTrue(s < 10, "1 MB took " + s + " s"); // typically well under a second; generous for a shared 2-core machine
+    }
 
     @Test
     void llama2SpmMatchesLlamaCppVectors() throws Exception { checkVectors(llama2Gguf, "tokenizers/llama2/ggml-vocab-llama-spm.gguf"); }
@@ -132,7 +145,7 @@ class TokenizerVectorsTest {
 
     @Test
     void stories260KTokenizerAgreesWithItsGoldenPromptIds() {
-        Tokenizer t = Tokenizers.load(TestAssets.asset("models/stories260K/tok512.bin"));
+        Tokenizer t = TestTokenizers.stories();
         assertEquals(512, t.vocabSize());
         // the greedy golden's first tokens are BOS + "Once upon a time" as llama2.c encodes it
         assertArrayEquals(new int[]{403, 407, 261, 378}, t.encode("Once upon a time"));
