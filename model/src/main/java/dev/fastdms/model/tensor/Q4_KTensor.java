@@ -68,4 +68,25 @@ public final class Q4_KTensor extends FloatTensor {
         }
         return acc.reduceLanes(VectorOperators.ADD);
     }
+
+    @Override
+    public void copyTo(long offset, float[] out, int outOff, int n) {
+        if (offset % BLOCK != 0 || n % BLOCK != 0) { super.copyTo(offset, out, outOff, n); return; }
+        long blk = offset / BLOCK * BYTES;
+        for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
+            float d = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk)), dmin = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk + 2));
+            for (int c = 0; c < 4; c++) {
+                FloatVector sLo = FloatVector.broadcast(F, d * scaleMin(data, blk + 4, 2 * c, 0));
+                FloatVector mLo = FloatVector.broadcast(F, -dmin * scaleMin(data, blk + 4, 2 * c, 1));
+                FloatVector sHi = FloatVector.broadcast(F, d * scaleMin(data, blk + 4, 2 * c + 1, 0));
+                FloatVector mHi = FloatVector.broadcast(F, -dmin * scaleMin(data, blk + 4, 2 * c + 1, 1));
+                int o = outOff + j + c * 64;
+                for (int p = 0; p < 32; p += 8) {
+                    ByteVector q = ByteVector.fromMemorySegment(B8, data, blk + 16 + c * 32 + p, ByteOrder.LITTLE_ENDIAN);
+                    ((FloatVector) q.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(sLo, mLo).intoArray(out, o + p);
+                    ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).convertShape(VectorOperators.B2F, F, 0)).fma(sHi, mHi).intoArray(out, o + 32 + p);
+                }
+            }
+        }
+    }
 }
