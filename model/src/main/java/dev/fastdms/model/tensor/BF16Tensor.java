@@ -35,4 +35,15 @@ public final class BF16Tensor extends FloatTensor {
         for (; i < n; i++) s += getFloat(offset + i) * x[xOff + i];
         return s;
     }
+
+    @Override
+    public void copyTo(long offset, float[] out, int outOff, int n) {
+        int i = 0;
+        for (; i + 8 <= n; i += 8) {
+            IntVector h = (IntVector) ShortVector.fromMemorySegment(ShortVector.SPECIES_128, data, 2 * (offset + i), ByteOrder.LITTLE_ENDIAN)
+                    .convertShape(VectorOperators.S2I, IntVector.SPECIES_256, 0);
+            h.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().intoArray(out, outOff + i);
+        }
+        for (; i < n; i++) out[outOff + i] = getFloat(offset + i);
+    }
 }

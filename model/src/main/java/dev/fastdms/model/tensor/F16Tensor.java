@@ -19,6 +19,8 @@ public final class F16Tensor extends FloatTensor {
 
     F16Tensor(MemorySegment data, long size) { super(data, size); }
 
+    @Override protected boolean hasFusedDot4() { return true; }
+
     @Override public GgmlType type() { return GgmlType.F16; }
 
     @Override public float getFloat(long i) { return Float.float16ToFloat(data.getAtIndex(LE, i)); }
@@ -40,6 +42,17 @@ public final class F16Tensor extends FloatTensor {
         float s = acc.reduceLanes(VectorOperators.ADD);
         for (; i < n; i++) s += getFloat(offset + i) * x[xOff + i];
         return s;
+    }
+
+    @Override
+    public void copyTo(long offset, float[] out, int outOff, int n) {
+        int i = 0;
+        for (; i + 8 <= n; i += 8) {
+            IntVector h = (IntVector) ShortVector.fromMemorySegment(S, data, 2 * (offset + i), ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.S2I, IntVector.SPECIES_256, 0);
+            FloatVector mag = h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(TWO_112);
+            mag.reinterpretAsInts().or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats().intoArray(out, outOff + i);
+        }
+        for (; i < n; i++) out[outOff + i] = getFloat(offset + i);
     }
 
     @Override

@@ -49,4 +49,20 @@ public final class Q4_0Tensor extends FloatTensor {
         }
         return acc.reduceLanes(VectorOperators.ADD);
     }
+
+    @Override
+    public void copyTo(long offset, float[] out, int outOff, int n) {
+        if (offset % BLOCK != 0 || n % BLOCK != 0) { super.copyTo(offset, out, outOff, n); return; }
+        long blk = offset / BLOCK * BYTES;
+        for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
+            FloatVector d = FloatVector.broadcast(F, Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk)));
+            IntVector q0 = ((IntVector) ByteVector.fromMemorySegment(B8, data, blk + 2, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+            IntVector q1 = ((IntVector) ByteVector.fromMemorySegment(B8, data, blk + 10, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+            int o = outOff + j;
+            ((FloatVector) q0.and(0x0F).sub(8).convert(VectorOperators.I2F, 0)).mul(d).intoArray(out, o);
+            ((FloatVector) q1.and(0x0F).sub(8).convert(VectorOperators.I2F, 0)).mul(d).intoArray(out, o + 8);
+            ((FloatVector) q0.lanewise(VectorOperators.LSHR, 4).sub(8).convert(VectorOperators.I2F, 0)).mul(d).intoArray(out, o + 16);
+            ((FloatVector) q1.lanewise(VectorOperators.LSHR, 4).sub(8).convert(VectorOperators.I2F, 0)).mul(d).intoArray(out, o + 24);
+        }
+    }
 }

@@ -2,6 +2,7 @@ package dev.fastdms.model.tensor;
 
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -43,6 +44,7 @@ public final class Q4_KTensor extends FloatTensor {
     }
 
     static final VectorSpecies<Byte> B8 = ByteVector.SPECIES_64;
+    static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
 
     @Override
     public float dot(long offset, float[] x, int xOff, int n) {
@@ -50,22 +52,45 @@ public final class Q4_KTensor extends FloatTensor {
         FloatVector acc = FloatVector.zero(F);
         for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
             float d = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk)), dmin = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk + 2));
+            long sc = blk + 4;
             for (int c = 0; c < 4; c++) {
                 // value = d*scale*q - dmin*min, folded into one FMA per 8 weights: w = q * (d*scale) - dmin*min
-                FloatVector sLo = FloatVector.broadcast(F, d * scaleMin(data, blk + 4, 2 * c, 0));
-                FloatVector mLo = FloatVector.broadcast(F, -dmin * scaleMin(data, blk + 4, 2 * c, 1));
-                FloatVector sHi = FloatVector.broadcast(F, d * scaleMin(data, blk + 4, 2 * c + 1, 0));
-                FloatVector mHi = FloatVector.broadcast(F, -dmin * scaleMin(data, blk + 4, 2 * c + 1, 1));
+                FloatVector sLo = FloatVector.broadcast(F, d * scaleMin(data, sc, 2 * c, 0));
+                FloatVector mLo = FloatVector.broadcast(F, -dmin * scaleMin(data, sc, 2 * c, 1));
+                FloatVector sHi = FloatVector.broadcast(F, d * scaleMin(data, sc, 2 * c + 1, 0));
+                FloatVector mHi = FloatVector.broadcast(F, -dmin * scaleMin(data, sc, 2 * c + 1, 1));
                 int xo = xOff + j + c * 64;
                 for (int p = 0; p < 32; p += 8) {
-                    ByteVector q = ByteVector.fromMemorySegment(B8, data, blk + 16 + c * 32 + p, ByteOrder.LITTLE_ENDIAN);
-                    FloatVector lo = ((FloatVector) q.and((byte) 0x0F).convertShape(VectorOperators.B2F, F, 0)).fma(sLo, mLo);
-                    FloatVector hi = ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).convertShape(VectorOperators.B2F, F, 0)).fma(sHi, mHi);
+                    // nibbles split on 32-bit lanes: x86 has no byte-lane shifts (a ByteVector shift is emulated)
+                    IntVector q = ((IntVector) ByteVector.fromMemorySegment(B8, data, blk + 16 + c * 32 + p, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+                    FloatVector lo = ((FloatVector) q.and(0x0F).convert(VectorOperators.I2F, 0)).fma(sLo, mLo);
+                    FloatVector hi = ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).fma(sHi, mHi);
                     acc = lo.fma(FloatVector.fromArray(F, x, xo + p), acc);
                     acc = hi.fma(FloatVector.fromArray(F, x, xo + 32 + p), acc);
                 }
             }
         }
         return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    @Override
+    public void copyTo(long offset, float[] out, int outOff, int n) {
+        if (offset % BLOCK != 0 || n % BLOCK != 0) { super.copyTo(offset, out, outOff, n); return; }
+        long blk = offset / BLOCK * BYTES;
+        for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
+            float d = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk)), dmin = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk + 2));
+            for (int c = 0; c < 4; c++) {
+                FloatVector sLo = FloatVector.broadcast(F, d * scaleMin(data, blk + 4, 2 * c, 0));
+                FloatVector mLo = FloatVector.broadcast(F, -dmin * scaleMin(data, blk + 4, 2 * c, 1));
+                FloatVector sHi = FloatVector.broadcast(F, d * scaleMin(data, blk + 4, 2 * c + 1, 0));
+                FloatVector mHi = FloatVector.broadcast(F, -dmin * scaleMin(data, blk + 4, 2 * c + 1, 1));
+                int o = outOff + j + c * 64;
+                for (int p = 0; p < 32; p += 8) {
+                    IntVector q = ((IntVector) ByteVector.fromMemorySegment(B8, data, blk + 16 + c * 32 + p, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+                    ((FloatVector) q.and(0x0F).convert(VectorOperators.I2F, 0)).fma(sLo, mLo).intoArray(out, o + p);
+                    ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).fma(sHi, mHi).intoArray(out, o + 32 + p);
+                }
+            }
+        }
     }
 }

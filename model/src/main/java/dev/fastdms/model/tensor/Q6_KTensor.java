@@ -78,4 +78,31 @@ public final class Q6_KTensor extends FloatTensor {
         }
         return acc.reduceLanes(VectorOperators.ADD);
     }
+
+    @Override
+    public void copyTo(long offset, float[] out, int outOff, int n) {
+        if (offset % BLOCK != 0 || n % BLOCK != 0) { super.copyTo(offset, out, outOff, n); return; }
+        long blk = offset / BLOCK * BYTES;
+        for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
+            float d = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk + 208));
+            for (int h = 0; h < 2; h++) {
+                long ql = blk + 64L * h, qh = blk + 128 + 32L * h, sc = blk + 192 + 8L * h;
+                int o = outOff + j + 128 * h;
+                for (int l = 0; l < 32; l += 8) {
+                    int is = l / 16;
+                    IntVector a = ((IntVector) ByteVector.fromMemorySegment(B8, data, ql + l, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+                    IntVector b = ((IntVector) ByteVector.fromMemorySegment(B8, data, ql + 32 + l, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+                    IntVector hb = ((IntVector) ByteVector.fromMemorySegment(B8, data, qh + l, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+                    ((FloatVector) a.and(0xF).or(hb.and(3).lanewise(VectorOperators.LSHL, 4)).sub(32).convert(VectorOperators.I2F, 0))
+                            .mul(d * data.get(ValueLayout.JAVA_BYTE, sc + is)).intoArray(out, o + l);
+                    ((FloatVector) b.and(0xF).or(hb.and(12).lanewise(VectorOperators.LSHL, 2)).sub(32).convert(VectorOperators.I2F, 0))
+                            .mul(d * data.get(ValueLayout.JAVA_BYTE, sc + is + 2)).intoArray(out, o + 32 + l);
+                    ((FloatVector) a.lanewise(VectorOperators.LSHR, 4).or(hb.and(48)).sub(32).convert(VectorOperators.I2F, 0))
+                            .mul(d * data.get(ValueLayout.JAVA_BYTE, sc + is + 4)).intoArray(out, o + 64 + l);
+                    ((FloatVector) b.lanewise(VectorOperators.LSHR, 4).or(hb.and(192).lanewise(VectorOperators.LSHR, 2)).sub(32).convert(VectorOperators.I2F, 0))
+                            .mul(d * data.get(ValueLayout.JAVA_BYTE, sc + is + 6)).intoArray(out, o + 96 + l);
+                }
+            }
+        }
+    }
 }

@@ -18,6 +18,8 @@ public final class Q8_0Tensor extends FloatTensor {
 
     Q8_0Tensor(MemorySegment data, long size) { super(data, size); }
 
+    @Override protected boolean hasFusedDot4() { return true; }
+
     @Override public GgmlType type() { return GgmlType.Q8_0; }
 
     @Override
@@ -43,6 +45,18 @@ public final class Q8_0Tensor extends FloatTensor {
             acc = s.fma(FloatVector.broadcast(F, Float.float16ToFloat(data.get(SHORT, blk))), acc);
         }
         return acc.reduceLanes(VectorOperators.ADD);
+    }
+
+    @Override
+    public void copyTo(long offset, float[] out, int outOff, int n) {
+        if (offset % BLOCK != 0 || n % BLOCK != 0) { super.copyTo(offset, out, outOff, n); return; }
+        long blk = offset / BLOCK * BYTES;
+        for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
+            FloatVector d = FloatVector.broadcast(F, Float.float16ToFloat(data.get(SHORT, blk)));
+            for (int p = 0; p < BLOCK; p += 8) {
+                ((FloatVector) ByteVector.fromMemorySegment(B8, data, blk + 2 + p, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2F, F, 0)).mul(d).intoArray(out, outOff + j + p);
+            }
+        }
     }
 
     @Override

@@ -141,32 +141,60 @@ class TensorTypesTest {
     @EnumSource(value = GgmlType.class, names = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q6_K"})
     void productsMatchReference(GgmlType type) {
         SplittableRandom r = new SplittableRandom(type.ordinal());
-        for (int[] shape : new int[][]{{7, 256}, {33, 512}, {5, 768}}) {
+        for (int[] shape : new int[][]{{7, 256}, {33, 512}, {5, 768}, {9, 1536}}) {
             int rows = shape[0], cols = shape[1];
             long bytes = type.byteSize((long) rows * cols);
+            boolean heap = rows % 2 == 1 && cols != 768; // some shapes from an unaligned heap array, the rest off-heap
             try (Arena arena = Arena.ofShared()) {
-                MemorySegment seg = arena.allocate(bytes + 3).asSlice(3); // deliberately unaligned
+                MemorySegment seg = heap ? MemorySegment.ofArray(new byte[(int) bytes + 5]).asSlice(5)
+                        : arena.allocate(bytes + 3).asSlice(3); // deliberately unaligned
                 for (long i = 0; i < bytes; i++) seg.set(ValueLayout.JAVA_BYTE, i, (byte) r.nextInt(256));
                 fixScales(type, seg, bytes, r);
                 FloatTensor t = FloatTensor.of(type, seg, (long) rows * cols);
-                int batch = 6;
-                float[] x = new float[batch * cols];
-                for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
-                float[] mv = new float[rows], mm = new float[batch * rows];
-                t.matvec(x, cols, mv, 0, rows, cols);
-                t.matmul(x, cols, mm, rows, batch, rows, cols);
-                for (int row = 0; row < rows; row++) {
-                    for (int b = 0; b < batch; b++) {
-                        double ref = 0, mag = 0;
-                        for (int c = 0; c < cols; c++) {
-                            double p = (double) t.getFloat((long) row * cols + c) * x[b * cols + c];
-                            ref += p;
-                            mag += Math.abs(p);
+                for (int batch : new int[]{2, 5, 6}) { // even and odd batches (the kernels block batch rows in pairs and fours)
+                    float[] x = new float[batch * cols + 3];
+                    for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+                    int xOff = 3; // matvec from an offset into x
+                    float[] mv = new float[rows + 1], mm = new float[batch * (rows + 1)];
+                    t.matvec(x, xOff, mv, 1, rows, cols);
+                    t.matmul(x, cols, mm, rows + 1, batch, rows, cols); // output stride wider than rows
+                    for (int row = 0; row < rows; row++) {
+                        for (int b = 0; b <= batch; b++) {
+                            int xo = b < batch ? b * cols : xOff;
+                            double ref = 0, mag = 0;
+                            for (int c = 0; c < cols; c++) {
+                                double p = (double) t.getFloat((long) row * cols + c) * x[xo + c];
+                                ref += p;
+                                mag += Math.abs(p);
+                            }
+                            String where = type + " " + rows + "x" + cols + " batch " + batch + " row " + row;
+                            if (b < batch) assertEquals(ref, mm[b * (rows + 1) + row], 1e-5 * mag + 1e-6, where + " matmul b " + b);
+                            else assertEquals(ref, mv[1 + row], 1e-5 * mag + 1e-6, where + " matvec");
                         }
-                        assertEquals(ref, mm[b * rows + row], 1e-5 * mag + 1e-6, type + " matmul " + rows + "x" + cols + " row " + row + " batch " + b);
-                        if (b == 1) assertEquals(ref, mv[row], 1e-5 * mag + 1e-6, type + " matvec row " + row);
                     }
                 }
+            }
+        }
+    }
+
+    /** Float rows whose length is no multiple of the vector width (the scalar tails of the kernels). */
+    @Test
+    void f32OddRowLength() {
+        int rows = 6, cols = 37, batch = 3;
+        SplittableRandom r = new SplittableRandom(11);
+        float[] w = new float[rows * cols], x = new float[batch * cols];
+        for (int i = 0; i < w.length; i++) w[i] = (float) r.nextGaussian();
+        for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+        FloatTensor t = F32Tensor.wrap(w);
+        float[] mm = new float[batch * rows], mv = new float[rows];
+        t.matmul(x, cols, mm, rows, batch, rows, cols);
+        t.matvec(x, cols, mv, 0, rows, cols);
+        for (int b = 0; b < batch; b++) {
+            for (int row = 0; row < rows; row++) {
+                double ref = 0;
+                for (int c = 0; c < cols; c++) ref += (double) w[row * cols + c] * x[b * cols + c];
+                assertEquals(ref, mm[b * rows + row], 1e-4, "matmul " + b + " " + row);
+                if (b == 1) assertEquals(ref, mv[row], 1e-4, "matvec " + row);
             }
         }
     }
