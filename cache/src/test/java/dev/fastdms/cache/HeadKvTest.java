@@ -120,8 +120,8 @@ class HeadKvTest {
         long before = c.bytesAllocated();
         for (int l = 0; l < 2; l++) for (int g = 0; g < 2; g++) c.head(l, g).append(0, kv, 0, kv, 0);
         long one = c.bytesAllocated() - before;
-        // one block of 8 slots per head: (16 + 4 scale) bytes per K and V row, 4 position, 1 flag
-        assertEquals(4L * 8 * (2 * (16 + 4) + 5), one);
+        // one block of 8 slots per head: (16 + 4 scale) bytes per K and V row, 4 position, 1 flag, 4 pending ring
+        assertEquals(4L * 8 * (2 * (16 + 4) + 9), one);
         assertEquals(2L * 2 * 2 * 16 * 2 * 1, c.denseBf16Bytes());
         KvBudgetExceededException e = assertThrows(KvBudgetExceededException.class, () -> {
             for (int p = 1; p < 1000; p++) for (int l = 0; l < 2; l++) for (int g = 0; g < 2; g++) c.head(l, g).append(p, kv, 0, kv, 0);
