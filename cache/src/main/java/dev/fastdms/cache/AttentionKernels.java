@@ -31,9 +31,45 @@ final class AttentionKernels {
         for (; h < nQ; h++) scores1(q, qOff + h * dim, dim, kb, ko, rows, sc, h * n + s0);
     }
 
+    /**
+     * Four query heads, two key rows per iteration: eight independent accumulator chains (FMA latency is hidden) and
+     * each query chunk loaded once for both rows.
+     */
     private static void scores4(float[] q, int qo, int dim, float[] kb, int ko, int rows, float[] sc, int so, int n) {
-        int vecEnd = dim - dim % L;
-        for (int r = 0; r < rows; r++) {
+        int vecEnd = dim - dim % L, r = 0;
+        for (; r + 2 <= rows; r += 2) {
+            int k = ko + r * dim, k2 = k + dim;
+            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            for (int i = 0; i < vecEnd; i += L) {
+                FloatVector x = FloatVector.fromArray(F, kb, k + i), y = FloatVector.fromArray(F, kb, k2 + i);
+                FloatVector q0 = FloatVector.fromArray(F, q, qo + i), q1 = FloatVector.fromArray(F, q, qo + dim + i);
+                a0 = q0.fma(x, a0);
+                b0 = q0.fma(y, b0);
+                a1 = q1.fma(x, a1);
+                b1 = q1.fma(y, b1);
+                FloatVector q2 = FloatVector.fromArray(F, q, qo + 2 * dim + i), q3 = FloatVector.fromArray(F, q, qo + 3 * dim + i);
+                a2 = q2.fma(x, a2);
+                b2 = q2.fma(y, b2);
+                a3 = q3.fma(x, a3);
+                b3 = q3.fma(y, b3);
+            }
+            float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
+            float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
+            float t0 = b0.reduceLanes(VectorOperators.ADD), t1 = b1.reduceLanes(VectorOperators.ADD);
+            float t2 = b2.reduceLanes(VectorOperators.ADD), t3 = b3.reduceLanes(VectorOperators.ADD);
+            for (int i = vecEnd; i < dim; i++) {
+                float x = kb[k + i], y = kb[k2 + i];
+                s0 += q[qo + i] * x; t0 += q[qo + i] * y;
+                s1 += q[qo + dim + i] * x; t1 += q[qo + dim + i] * y;
+                s2 += q[qo + 2 * dim + i] * x; t2 += q[qo + 2 * dim + i] * y;
+                s3 += q[qo + 3 * dim + i] * x; t3 += q[qo + 3 * dim + i] * y;
+            }
+            sc[so + r] = s0; sc[so + r + 1] = t0;
+            sc[so + n + r] = s1; sc[so + n + r + 1] = t1;
+            sc[so + 2 * n + r] = s2; sc[so + 2 * n + r + 1] = t2;
+            sc[so + 3 * n + r] = s3; sc[so + 3 * n + r + 1] = t3;
+        }
+        for (; r < rows; r++) {
             int k = ko + r * dim;
             FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
             for (int i = 0; i < vecEnd; i += L) {
@@ -79,8 +115,34 @@ final class AttentionKernels {
         int vecEnd = dim - dim % L;
         int h = 0;
         for (; h + 4 <= nQ; h += 4) {
-            int w0 = h * n + s0, o = outOff + h * dim;
-            for (int c = 0; c < vecEnd; c += L) {
+            int w0 = h * n + s0, o = outOff + h * dim, c = 0;
+            // two column chunks at a time: eight independent accumulator chains, each weight broadcast used twice
+            for (; c + 2 * L <= vecEnd; c += 2 * L) {
+                int d = c + L;
+                FloatVector a0 = FloatVector.fromArray(F, out, o + c), a1 = FloatVector.fromArray(F, out, o + dim + c);
+                FloatVector a2 = FloatVector.fromArray(F, out, o + 2 * dim + c), a3 = FloatVector.fromArray(F, out, o + 3 * dim + c);
+                FloatVector b0 = FloatVector.fromArray(F, out, o + d), b1 = FloatVector.fromArray(F, out, o + dim + d);
+                FloatVector b2 = FloatVector.fromArray(F, out, o + 2 * dim + d), b3 = FloatVector.fromArray(F, out, o + 3 * dim + d);
+                for (int r = 0; r < rows; r++) {
+                    int row = vo + r * dim;
+                    FloatVector x = FloatVector.fromArray(F, vb, row + c), y = FloatVector.fromArray(F, vb, row + d);
+                    FloatVector wv = FloatVector.broadcast(F, w[w0 + r]);
+                    a0 = x.fma(wv, a0);
+                    b0 = y.fma(wv, b0);
+                    wv = FloatVector.broadcast(F, w[w0 + n + r]);
+                    a1 = x.fma(wv, a1);
+                    b1 = y.fma(wv, b1);
+                    wv = FloatVector.broadcast(F, w[w0 + 2 * n + r]);
+                    a2 = x.fma(wv, a2);
+                    b2 = y.fma(wv, b2);
+                    wv = FloatVector.broadcast(F, w[w0 + 3 * n + r]);
+                    a3 = x.fma(wv, a3);
+                    b3 = y.fma(wv, b3);
+                }
+                a0.intoArray(out, o + c); a1.intoArray(out, o + dim + c); a2.intoArray(out, o + 2 * dim + c); a3.intoArray(out, o + 3 * dim + c);
+                b0.intoArray(out, o + d); b1.intoArray(out, o + dim + d); b2.intoArray(out, o + 2 * dim + d); b3.intoArray(out, o + 3 * dim + d);
+            }
+            for (; c < vecEnd; c += L) {
                 FloatVector a0 = FloatVector.fromArray(F, out, o + c), a1 = FloatVector.fromArray(F, out, o + dim + c);
                 FloatVector a2 = FloatVector.fromArray(F, out, o + 2 * dim + c), a3 = FloatVector.fromArray(F, out, o + 3 * dim + c);
                 for (int r = 0; r < rows; r++) {
