@@ -1,54 +1,81 @@
 package dev.fastdms.cache;
 
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
-
 import java.util.Arrays;
 
 /**
  * Keys and values of one KV head of one layer of one sequence, compacted: slots [0, live) hold exactly the tokens
  * still stored, in no particular position order, each with its position and eviction flag.
  *
- * <p>Why compaction by moving the last slot into the hole (rather than a free list with holes, as NVIDIA's paged DMS
- * does): attention then scans one dense range [0, live), which is what vectorised CPU loops and GPU kernels want, and
- * reclaiming costs one copy of one key and one value per evicted token. Storage grows in blocks of
- * {@code blockTokens} slots, so the decode path allocates nothing except at a block boundary, and a steady state with
- * eviction reuses the same slots for ever.
+ * <h2>The DMS rule</h2>
+ * A key at position p is visible to a query at position q iff {@code p <= q} and ({@code q - p <= window} or p is not
+ * flagged evicted). The flag for p arrives late ({@link #markEvicted}: under NVIDIA's convention token p+1 decides
+ * for p; under FastDMS's token p decides for itself), so a flagged token stays visible for {@code window} more
+ * queries ("delayed eviction"). Once no future query can see it ({@code nextQuery - p > window}), {@link #reclaim}
+ * frees its slot. Tokens never flagged stay for ever. During a prefill many tokens are appended first and queries at
+ * earlier positions then attend, each seeing exactly what the rule allows at its own position.
  *
- * <p>Delayed eviction (DMS): a token flagged evicted stays visible while {@code q - p <= window} and its slot is
- * reclaimed by {@link #reclaim(int)} once no future query can see it. Tokens never flagged stay for ever.
+ * <h2>Compaction</h2>
+ * A freed slot is filled by moving the last slot into it ("move-last-into-hole"), so the stored tokens always occupy
+ * the dense range [0, live). Why this rather than a free list with holes (as NVIDIA's paged DMS kernels use): the
+ * attention scan is then one dense run with no hole tests, which is what vectorised CPU loops (and GPU kernels) want,
+ * and freeing costs one copy of one key row and one value row per evicted token. Attention does not care about slot
+ * order (softmax is a sum), so the shuffle is free for correctness.
+ *
+ * <h2>Storage and the decode path</h2>
+ * Rows live in pages of {@code blockTokens} slots ({@link KvStore}); positions and flags in pages of the same size.
+ * Growing adds one page (and is when a {@link KvBudget} is charged); nothing is allocated per token, and a steady
+ * state with eviction reuses the same slots for ever. {@link #attend} allocates nothing.
+ *
+ * <p>Pending tokens (appended, not yet out of the window of the next query to come) are tracked in a ring indexed by
+ * position, so {@link #markEvicted} finds a token's slot although compaction moves it around, and {@link #reclaim}
+ * visits only tokens that are leaving the window.
+ *
+ * <p>Not thread-safe: one thread appends, attends and reclaims a head at a time.
  */
 public final class HeadKv {
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
+    /** Rows decoded together into the L1 scratch tile by {@link #attend} for non-F32 storage. */
+    static final int TILE = 32;
 
     private final int headDim;
     private final int blockTokens;
     private final int window;
+    private final KvDtype dtype;
     private final KvStore keys, values;
     private final KvBudget budget;
-    private int[] positions = new int[0];
-    private boolean[] evicted = new boolean[0];
+    // per-slot metadata, paged like the rows: slot s is at [s / blockTokens][s % blockTokens]
+    private int[][] positions = new int[0][];
+    private boolean[][] evicted = new boolean[0][];
     /** Per-slot statistic for training-free policies (attention mass, key norm); null when none is tracked. */
-    private float[] score;
+    private float[][] score;
     private ScoreMode scoreMode = ScoreMode.NONE;
     private int scoreFrom = Integer.MIN_VALUE;
     private int live;
     private long seen;
-    private long reserved; // bytes taken from the budget
-    // Tokens not yet past the window, oldest first: pendingSlot[(head + i) % cap] is the slot of position pendingStart + i.
-    private int[] pendingSlot = new int[16];
+    private int flagged;               // live slots flagged evicted (all of them are pending)
+    private int lastPos = Integer.MIN_VALUE;
+    private long reserved;             // bytes taken from the budget == bytesAllocated()
+    // Pending tokens, oldest first: pendingSlot[(pendingHead + i) % length] is the slot of position pendingStart + i,
+    // or -1 when that token was removed by removeSlot.
+    private int[] pendingSlot = new int[0];
     private int pendingHead, pendingCount, pendingStart;
 
     public HeadKv(int headDim, int blockTokens, int window) {
         this(headDim, blockTokens, window, KvDtype.F32, null);
     }
 
+    /**
+     * @param blockTokens slots added each time the head grows
+     * @param window      DMS delayed-eviction window (tokens a flagged token stays visible for)
+     * @param budget      shared byte limit charged per block, or null for none
+     */
     public HeadKv(int headDim, int blockTokens, int window, KvDtype dtype, KvBudget budget) {
+        if (headDim < 1) throw new IllegalArgumentException("headDim must be >= 1");
         if (blockTokens < 1) throw new IllegalArgumentException("blockTokens must be >= 1");
+        if (window < 0) throw new IllegalArgumentException("DMS window must be >= 0");
         this.headDim = headDim;
         this.blockTokens = blockTokens;
         this.window = window;
+        this.dtype = dtype;
         this.keys = KvStore.of(dtype, headDim, blockTokens);
         this.values = KvStore.of(dtype, headDim, blockTokens);
         this.budget = budget;
@@ -65,194 +92,277 @@ public final class HeadKv {
         KEY_NORM
     }
 
+    /** Starts (or stops, with {@link ScoreMode#NONE}) recording a per-slot statistic; queries before fromQuery do not count. */
     public void trackScores(ScoreMode mode, int fromQuery) {
         this.scoreMode = mode;
         this.scoreFrom = fromQuery;
-        if (mode != ScoreMode.NONE && score == null) score = new float[positions.length];
+        if (mode != ScoreMode.NONE && score == null) {
+            charge((long) positions.length * blockTokens * 4);
+            score = new float[positions.length][];
+            for (int i = 0; i < score.length; i++) score[i] = new float[blockTokens];
+        }
     }
 
-    public float score(int slot) { return score == null ? 0f : score[slot]; }
+    public float score(int slot) { return score == null ? 0f : score[slot / blockTokens][slot % blockTokens]; }
 
     public int headDim() { return headDim; }
+    public KvDtype dtype() { return dtype; }
     public int live() { return live; }
     public long seen() { return seen; }
     public int window() { return window; }
+    public int blockTokens() { return blockTokens; }
     public int capacity() { return keys.capacity; }
-    public int position(int slot) { return positions[slot]; }
-    public boolean isEvicted(int slot) { return evicted[slot]; }
+    public int position(int slot) { checkSlot(slot); return positions[slot / blockTokens][slot % blockTokens]; }
+    public boolean isEvicted(int slot) { checkSlot(slot); return evicted[slot / blockTokens][slot % blockTokens]; }
 
-    /** Stores the key and value of the token at {@code pos}; positions must be appended in increasing order. */
+    /** The stored (decoded) key of {@code slot} into dst[off ..]. */
+    public void readKey(int slot, float[] dst, int off) { checkSlot(slot); keys.decode(slot, dst, off); }
+    /** The stored (decoded) value of {@code slot} into dst[off ..]. */
+    public void readValue(int slot, float[] dst, int off) { checkSlot(slot); values.decode(slot, dst, off); }
+
+    private void checkSlot(int slot) {
+        if (slot < 0 || slot >= live) throw new IndexOutOfBoundsException("slot " + slot + " of " + live + " live");
+    }
+
+    /**
+     * Stores the key k[kOff ..] and value v[vOff ..] of the token at {@code pos}; positions must increase by one
+     * while earlier tokens are pending. Returns the slot. Allocates only when a block boundary is crossed.
+     */
     public int append(int pos, float[] k, int kOff, float[] v, int vOff) {
-        if (pendingCount == 0) pendingStart = pos;
-        else if (pos != pendingStart + pendingCount) throw new IllegalStateException("positions must be appended in order: expected " + (pendingStart + pendingCount) + ", got " + pos);
+        if (pendingCount == 0) {
+            if (pos <= lastPos) throw new IllegalStateException("positions must increase: " + pos + " after " + lastPos);
+            pendingStart = pos;
+        } else if (pos != pendingStart + pendingCount) {
+            throw new IllegalStateException("positions must be appended in order: expected " + (pendingStart + pendingCount) + ", got " + pos);
+        }
         if (live == keys.capacity) grow();
         int slot = live++;
         keys.put(slot, k, kOff);
         values.put(slot, v, vOff);
-        positions[slot] = pos;
-        evicted[slot] = false;
-        if (score != null) score[slot] = scoreMode == ScoreMode.KEY_NORM ? (float) Math.sqrt(dot(k, kOff, k, kOff, headDim)) : 0f;
-        if (pendingCount == pendingSlot.length) {
-            int[] n = new int[pendingSlot.length * 2];
-            for (int i = 0; i < pendingCount; i++) n[i] = pendingSlot[(pendingHead + i) % pendingSlot.length];
-            pendingSlot = n;
-            pendingHead = 0;
-        }
+        int pg = slot / blockTokens, r = slot % blockTokens;
+        positions[pg][r] = pos;
+        evicted[pg][r] = false;
+        if (score != null) score[pg][r] = scoreMode == ScoreMode.KEY_NORM ? (float) Math.sqrt(dot(k, kOff, k, kOff, headDim)) : 0f;
+        if (pendingCount == pendingSlot.length) growRing(pendingSlot.length * 2);
         pendingSlot[(pendingHead + pendingCount++) % pendingSlot.length] = slot;
+        lastPos = pos;
         seen++;
         return slot;
     }
 
-    /** Flags the token at {@code pos} for delayed eviction. It must not have left the window yet. */
+    /**
+     * Flags the token at {@code pos} for delayed eviction: it stays visible to queries within the window and is
+     * freed by a later {@link #reclaim}. It must still be pending (not yet passed by a reclaim). Flagging a token a
+     * policy has already removed does nothing.
+     */
     public void markEvicted(int pos) {
         int i = pos - pendingStart;
-        if (pendingCount == 0 || i < 0 || i >= pendingCount) throw new IllegalStateException("position " + pos + " is not pending");
-        evicted[pendingSlot[(pendingHead + i) % pendingSlot.length]] = true;
+        if (pendingCount == 0 || i < 0 || i >= pendingCount) throw new IllegalStateException("position " + pos + " is not pending (its window has passed or it was never appended)");
+        int slot = pendingSlot[(pendingHead + i) % pendingSlot.length];
+        if (slot < 0) return;
+        boolean[] ev = evicted[slot / blockTokens];
+        if (!ev[slot % blockTokens]) { ev[slot % blockTokens] = true; flagged++; }
     }
 
-    /** Whether the token in {@code slot} is visible to a query at {@code q}. */
+    /** Whether the token in {@code slot} is visible to a query at {@code q} (the DMS rule). */
     public boolean visible(int slot, int q) {
-        int p = positions[slot];
-        return p <= q && (q - p <= window || !evicted[slot]);
+        checkSlot(slot);
+        int p = positions[slot / blockTokens][slot % blockTokens];
+        return p <= q && (q - p <= window || !evicted[slot / blockTokens][slot % blockTokens]);
     }
 
-    /** Frees the slots of evicted tokens no query at {@code nextQuery} or later can see. */
+    /** True when every stored token is visible to a query at q, so attention can skip the per-slot test. */
+    private boolean allVisible(int q) {
+        // flagged tokens are all pending, i.e. at positions >= pendingStart
+        return q >= lastPos && (flagged == 0 || q - pendingStart <= window);
+    }
+
+    /**
+     * Frees the slots of flagged tokens that no query at {@code nextQuery} or later can see ({@code nextQuery - p >
+     * window}); those tokens, flagged or not, stop being pending. Call it with the position of the next query.
+     */
     public void reclaim(int nextQuery) {
         while (pendingCount > 0 && nextQuery - pendingStart > window) {
             int slot = pendingSlot[pendingHead];
-            pendingHead = (pendingHead + 1) % pendingSlot.length;
+            pendingHead = pendingHead + 1 == pendingSlot.length ? 0 : pendingHead + 1;
             pendingCount--;
             pendingStart++;
-            if (evicted[slot]) removeSlot(slot);
+            if (slot >= 0 && evicted[slot / blockTokens][slot % blockTokens]) removeSlot(slot);
         }
     }
 
     /**
-     * Removes the token in {@code slot} now (training-free policies evict this way); the last slot moves into it.
-     * Returns the slot the moved token came from (== {@code slot} when it was the last).
+     * Removes the token in {@code slot} now, whatever its flag (training-free policies evict this way); the last
+     * slot moves into it. Returns the slot the moved token came from (== {@code slot} when it was the last), so a
+     * caller iterating over slots knows which index changed.
      */
     public int removeSlot(int slot) {
+        checkSlot(slot);
+        int pg = slot / blockTokens, r = slot % blockTokens;
+        int p = positions[pg][r];
+        if (evicted[pg][r]) flagged--;
+        int i = p - pendingStart;
+        if (pendingCount > 0 && i >= 0 && i < pendingCount) pendingSlot[(pendingHead + i) % pendingSlot.length] = -1;
         int last = --live;
         if (slot != last) {
+            int lpg = last / blockTokens, lr = last % blockTokens;
             keys.move(last, slot);
             values.move(last, slot);
-            int p = positions[last];
-            positions[slot] = p;
-            evicted[slot] = evicted[last];
-            if (score != null) score[slot] = score[last];
-            int i = p - pendingStart;
-            if (i >= 0 && i < pendingCount) pendingSlot[(pendingHead + i) % pendingSlot.length] = slot;
+            int lp = positions[lpg][lr];
+            positions[pg][r] = lp;
+            evicted[pg][r] = evicted[lpg][lr];
+            if (score != null) score[pg][r] = score[lpg][lr];
+            int j = lp - pendingStart;
+            if (pendingCount > 0 && j >= 0 && j < pendingCount) pendingSlot[(pendingHead + j) % pendingSlot.length] = slot;
         }
         return last;
     }
 
-    /** One more page of slots; the small per-slot arrays grow geometrically (amortised O(1) per token). */
-    private void grow() {
-        long add = (long) blockTokens * (keys.rowBytes() + values.rowBytes() + 5 + (score == null ? 0 : 4));
-        if (budget != null) budget.reserve(add);
-        reserved += add;
-        keys.addPage();
-        values.addPage();
-        int cap = keys.capacity;
-        if (positions.length < cap) {
-            int n = Math.max(cap, positions.length + positions.length / 2);
-            positions = Arrays.copyOf(positions, n);
-            evicted = Arrays.copyOf(evicted, n);
-            if (score != null) score = Arrays.copyOf(score, n);
-        }
+    /** Same as {@link #removeSlot}: evicts the token in {@code slot} immediately. */
+    public int evictSlot(int slot) { return removeSlot(slot); }
+
+    /** Bytes one block of slots takes: key and value rows (scales included) and the per-slot metadata. */
+    private long blockBytes() {
+        return (long) blockTokens * (keys.rowBytes() + values.rowBytes() + 4 + 1 + (score == null ? 0 : 4));
     }
 
-    /** Gives this head's blocks back to the budget (the sequence is finished). */
+    /** One more block of slots (charged to the budget first), and the pending ring grown to cover it. */
+    private void grow() {
+        charge(blockBytes());
+        keys.addPage();
+        values.addPage();
+        positions = KvStore.append(positions, new int[blockTokens]);
+        evicted = KvStore.append(evicted, new boolean[blockTokens]);
+        if (score != null) score = KvStore.append(score, new float[blockTokens]);
+        if (pendingSlot.length < keys.capacity) growRing(keys.capacity);
+    }
+
+    /**
+     * The ring holds at most one entry per live slot unless a policy removed pending tokens, so it grows with the
+     * blocks; past that it doubles (amortised O(1)).
+     */
+    private void growRing(int size) {
+        charge(4L * (size - pendingSlot.length));
+        int[] n = new int[size];
+        for (int i = 0; i < pendingCount; i++) n[i] = pendingSlot[(pendingHead + i) % pendingSlot.length];
+        pendingSlot = n;
+        pendingHead = 0;
+    }
+
+    private void charge(long bytes) {
+        if (budget != null) budget.reserve(bytes);
+        reserved += bytes;
+    }
+
+    /** Gives this head's bytes back to the budget (the sequence is finished; the head must not be used again). */
     public void release() {
         if (budget != null) budget.release(reserved);
         reserved = 0;
     }
 
-    /** Floats of scratch {@link #attend} needs: scores for every query head plus one decoded row. */
-    public int scratchSize(int nQ) { return nQ * live + headDim; }
+    /** Floats of scratch {@link #attend} needs with {@code nQ} query heads: their scores plus one decoded tile. */
+    public int scratchSize(int nQ) { return nQ * live + TILE * headDim; }
 
     /**
-     * Attention of {@code nQ} query heads that share this KV head, for a query at position {@code q}:
-     * out[outOff + h*headDim ..] = softmax_s(scale * q_h · k_s) · v over visible slots s. Each key and value is read
-     * (and decoded) once for all nQ heads. {@code scratch} must hold {@link #scratchSize(int)} floats.
+     * Grouped-query attention of {@code nQ} query heads sharing this KV head, for a query at position {@code q}:
+     * out[outOff + h*headDim ..] = Σ_s softmax_s(scale · q_h · k_s) v_s over the slots visible to q, for query head h
+     * at query[qOff + h*headDim ..]. Each key and value row is read from memory once for all nQ heads, in its stored
+     * type (non-F32 rows are decoded a tile at a time into the scratch). No allocation. When nothing is visible the
+     * output is zero. {@code scratch} must hold {@link #scratchSize(int)} floats.
      */
     public void attend(float[] query, int qOff, int nQ, int q, float scale, float[] out, int outOff, float[] scratch) {
-        int n = live, row = nQ * n;
-        boolean kInPlace = keys instanceof KvStore.F32, vInPlace = values instanceof KvStore.F32;
-        // pass 1: scores
-        for (int s = 0; s < n; s++) {
-            if (!visible(s, q)) {
-                for (int h = 0; h < nQ; h++) scratch[h * n + s] = Float.NEGATIVE_INFINITY;
-                continue;
+        int n = live, dim = headDim, tileOff = nQ * n;
+        Arrays.fill(out, outOff, outOff + nQ * dim, 0f);
+        if (n == 0) return;
+        if (scratch.length < scratchSize(nQ)) throw new IllegalArgumentException("scratch holds " + scratch.length + " floats, attend needs " + scratchSize(nQ));
+        boolean all = allVisible(q);
+        // pass 1: raw scores q_h · k_s into scratch[h*n + s]
+        for (int s0 = 0; s0 < n; ) {
+            int rows = Math.min(Math.min(TILE, n - s0), blockTokens - s0 % blockTokens);
+            float[] page = keys.f32Page(s0);
+            if (page != null) {
+                AttentionKernels.scores(query, qOff, nQ, dim, page, s0 % blockTokens * dim, rows, scratch, n, s0);
+            } else {
+                keys.decodeRows(s0, rows, scratch, tileOff);
+                AttentionKernels.scores(query, qOff, nQ, dim, scratch, tileOff, rows, scratch, n, s0);
             }
-            float[] kb;
-            int ko;
-            if (kInPlace) { kb = keys.floatPage(s); ko = s % blockTokens * headDim; } else { keys.decode(s, scratch, row); kb = scratch; ko = row; }
-            for (int h = 0; h < nQ; h++) scratch[h * n + s] = dot(query, qOff + h * headDim, kb, ko, headDim) * scale;
+            s0 += rows;
         }
-        // softmax per head
+        if (!all) maskInvisible(q, nQ, n, scratch);
+        // softmax per query head: scratch[h*n + s] becomes the attention weight
         for (int h = 0; h < nQ; h++) {
-            int base = h * n;
-            float m = Float.NEGATIVE_INFINITY;
-            for (int s = 0; s < n; s++) m = Math.max(m, scratch[base + s]);
-            Arrays.fill(out, outOff + h * headDim, outOff + (h + 1) * headDim, 0f);
-            if (m == Float.NEGATIVE_INFINITY) { Arrays.fill(scratch, base, base + n, 0f); continue; }
-            float sum = 0f;
-            for (int s = 0; s < n; s++) {
-                float w = scratch[base + s] == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(scratch[base + s] - m);
-                scratch[base + s] = w;
-                sum += w;
-            }
-            float inv = 1f / sum;
-            for (int s = 0; s < n; s++) scratch[base + s] *= inv;
+            float sum = AttentionKernels.softmaxNumerators(scratch, h * n, n, scale);
+            if (sum > 0f) scaleRow(scratch, h * n, n, 1f / sum);
         }
         if (score != null && (scoreMode == ScoreMode.LAST_ATTENTION || scoreMode == ScoreMode.ACCUMULATED_ATTENTION) && q >= scoreFrom) {
-            boolean last = scoreMode == ScoreMode.LAST_ATTENTION;
-            for (int s = 0; s < n; s++) {
-                float m = 0f;
-                for (int h = 0; h < nQ; h++) m += scratch[h * n + s];
-                score[s] = (last ? 0f : score[s]) + m / nQ;
+            recordAttention(nQ, n, scratch);
+        }
+        // pass 2: weighted sum of values
+        for (int s0 = 0; s0 < n; ) {
+            int rows = Math.min(Math.min(TILE, n - s0), blockTokens - s0 % blockTokens);
+            if (all || anyWeight(scratch, nQ, n, s0, rows)) {
+                float[] page = values.f32Page(s0);
+                if (page != null) {
+                    AttentionKernels.accumulate(scratch, n, s0, nQ, dim, page, s0 % blockTokens * dim, rows, out, outOff);
+                } else {
+                    values.decodeRows(s0, rows, scratch, tileOff);
+                    AttentionKernels.accumulate(scratch, n, s0, nQ, dim, scratch, tileOff, rows, out, outOff);
+                }
+            }
+            s0 += rows;
+        }
+    }
+
+    /** Sets the scores of slots the query at q may not see to -infinity. */
+    private void maskInvisible(int q, int nQ, int n, float[] sc) {
+        for (int pg = 0, s0 = 0; s0 < n; pg++, s0 += blockTokens) {
+            int[] pos = positions[pg];
+            boolean[] ev = evicted[pg];
+            int rows = Math.min(blockTokens, n - s0);
+            for (int r = 0; r < rows; r++) {
+                int p = pos[r];
+                if (p > q || (q - p > window && ev[r])) for (int h = 0; h < nQ; h++) sc[h * n + s0 + r] = Float.NEGATIVE_INFINITY;
             }
         }
-        // pass 2: weighted values
+    }
+
+    private static boolean anyWeight(float[] w, int nQ, int n, int s0, int rows) {
+        for (int h = 0; h < nQ; h++) for (int r = 0; r < rows; r++) if (w[h * n + s0 + r] != 0f) return true;
+        return false;
+    }
+
+    private static void scaleRow(float[] x, int off, int n, float f) {
+        int i = 0;
+        for (; i + AttentionKernels.L <= n; i += AttentionKernels.L) {
+            jdk.incubator.vector.FloatVector.fromArray(AttentionKernels.F, x, off + i).mul(f).intoArray(x, off + i);
+        }
+        for (; i < n; i++) x[off + i] *= f;
+    }
+
+    private void recordAttention(int nQ, int n, float[] w) {
+        boolean last = scoreMode == ScoreMode.LAST_ATTENTION;
+        float inv = 1f / nQ;
         for (int s = 0; s < n; s++) {
-            boolean any = false;
-            for (int h = 0; h < nQ && !any; h++) any = scratch[h * n + s] != 0f;
-            if (!any) continue;
-            float[] vb;
-            int vo;
-            if (vInPlace) { vb = values.floatPage(s); vo = s % blockTokens * headDim; } else { values.decode(s, scratch, row); vb = scratch; vo = row; }
-            for (int h = 0; h < nQ; h++) {
-                float w = scratch[h * n + s];
-                if (w != 0f) axpy(w, vb, vo, out, outOff + h * headDim, headDim);
-            }
+            float m = 0f;
+            for (int h = 0; h < nQ; h++) m += w[h * n + s];
+            float[] page = score[s / blockTokens];
+            int r = s % blockTokens;
+            page[r] = (last ? 0f : page[r]) + m * inv;
         }
     }
 
     static float dot(float[] a, int ao, float[] b, int bo, int n) {
-        int i = 0;
         float s = 0f;
-        if (n >= 8) {
-            FloatVector acc = FloatVector.zero(F);
-            for (; i + 8 <= n; i += 8) acc = FloatVector.fromArray(F, a, ao + i).fma(FloatVector.fromArray(F, b, bo + i), acc);
-            s = acc.reduceLanes(VectorOperators.ADD);
-        }
-        for (; i < n; i++) s += a[ao + i] * b[bo + i];
+        for (int i = 0; i < n; i++) s += a[ao + i] * b[bo + i];
         return s;
     }
 
-    static void axpy(float w, float[] x, int xo, float[] y, int yo, int n) {
-        int i = 0;
-        if (n >= 8) {
-            FloatVector wv = FloatVector.broadcast(F, w);
-            for (; i + 8 <= n; i += 8) FloatVector.fromArray(F, x, xo + i).fma(wv, FloatVector.fromArray(F, y, yo + i)).intoArray(y, yo + i);
-        }
-        for (; i < n; i++) y[yo + i] += w * x[xo + i];
-    }
-
-    /** Bytes allocated: payload (keys, values, their scales) and per-slot metadata (position, flag), plus the window ring. */
+    /**
+     * Bytes allocated for this head: key and value pages (scales included), per-slot metadata pages (position,
+     * flag, policy score when tracked) and the pending ring. Equal to what was charged to the budget.
+     */
     public long bytesAllocated() {
-        return keys.bytes() + values.bytes() + positions.length * 4L + evicted.length + pendingSlot.length * 4L
-                + (score == null ? 0 : score.length * 4L);
+        return keys.bytes() + values.bytes() + (long) positions.length * blockTokens * (4 + 1 + (score == null ? 0 : 4))
+                + pendingSlot.length * 4L;
     }
 }

@@ -2,7 +2,12 @@ package dev.fastdms.cache;
 
 import java.util.concurrent.atomic.AtomicLong;
 
-/** A byte limit for KV memory shared by every sequence that uses it; checked whenever a cache grows by a block. */
+/**
+ * A byte limit for KV-cache memory, shared (thread-safely) by every sequence whose cache was built with it. A head
+ * charges it whenever it allocates (a block of slots, a larger pending ring, per-slot policy scores) and the whole
+ * cache gives its bytes back on {@link CompactKvCache#release()}. Exceeding it throws
+ * {@link KvBudgetExceededException} before anything is allocated, never an OutOfMemoryError.
+ */
 public final class KvBudget {
     private final long limit;
     private final AtomicLong used = new AtomicLong();
@@ -21,7 +26,7 @@ public final class KvBudget {
         if (now > limit) {
             used.addAndGet(-bytes);
             throw new KvBudgetExceededException("KV cache budget exceeded: " + now + " bytes needed, --kv-budget is " + limit
-                    + " (raise it, use a smaller --kv-dtype, or compress more)");
+                    + " bytes (raise it, use a smaller --kv-dtype, or compress more)");
         }
     }
 

@@ -95,19 +95,65 @@ class HeadKvTest {
         assertEquals(a.live(), b.live());
     }
 
+    /**
+     * Prefill style (append a chunk with its flags arriving after the whole chunk, query every position of the chunk,
+     * then reclaim) gives the same outputs and the same live counts as token-by-token decode.
+     */
     @ParameterizedTest
-    @EnumSource(KvDtype.class)
-    void attentionInEveryDtypeIsCloseToF32(KvDtype t) {
+    @CsvSource({"0,true", "0,false", "1,true", "3,false", "7,true", "20,false"})
+    void chunkedPrefillEqualsTokenByToken(int w, boolean nvidia) {
+        SplittableRandom r = new SplittableRandom(w * 13L + (nvidia ? 5 : 0));
+        int T = 150, d = 24;
+        HeadKv chunked = new HeadKv(d, 16, w, KvDtype.F32, null), single = new HeadKv(d, 16, w, KvDtype.F32, null);
+        float[][] k = new float[T][], v = new float[T][], q = new float[T][];
+        boolean[] decision = new boolean[T]; // decision carried by token t (for t-1 under NVIDIA's convention, for t under FastDMS's)
+        for (int t = 0; t < T; t++) { k[t] = rnd(r, d); v[t] = rnd(r, d); q[t] = rnd(r, NQ * d); decision[t] = r.nextInt(4) > 0; }
+        float[] oa = new float[NQ * d], ob = new float[NQ * d];
+        // token by token
+        float[][] want = new float[T][];
+        int[] liveAfter = new int[T];
+        for (int t = 0; t < T; t++) {
+            if (nvidia && t > 0 && decision[t]) single.markEvicted(t - 1);
+            single.reclaim(t);
+            single.append(t, k[t], 0, v[t], 0);
+            if (!nvidia && decision[t]) single.markEvicted(t);
+            single.attend(q[t], 0, NQ, t, 0.3f, ob, 0, new float[single.scratchSize(NQ)]);
+            want[t] = ob.clone();
+            single.reclaim(nvidia && w == 0 ? t : t + 1);
+            liveAfter[t] = single.live();
+        }
+        // chunks
+        for (int a = 0; a < T; ) {
+            int b = Math.min(T, a + 1 + r.nextInt(40));
+            for (int t = a; t < b; t++) chunked.append(t, k[t], 0, v[t], 0);
+            for (int t = a; t < b; t++) {
+                int target = nvidia ? t - 1 : t;
+                if (decision[t] && target >= 0) chunked.markEvicted(target);
+            }
+            for (int t = b - 1; t >= a; t--) { // any order: each query sees what the rule allows at its position
+                chunked.attend(q[t], 0, NQ, t, 0.3f, oa, 0, new float[chunked.scratchSize(NQ)]);
+                assertArrayEquals(want[t], oa, 1e-5f, "query " + t + " in chunk " + a + ".." + (b - 1));
+            }
+            chunked.reclaim(nvidia && w == 0 ? b - 1 : b);
+            assertEquals(liveAfter[b - 1], chunked.live(), "live after chunk ending at " + (b - 1));
+            a = b;
+        }
+    }
+
+    @ParameterizedTest
+    @CsvSource({"F32,64", "F16,8", "F16,64", "BF16,32", "BF16,128", "FP8_E4M3,8", "FP8_E4M3,64", "FP8_E4M3,128", "Q8,32", "Q8,64", "Q8,20"})
+    void attentionInEveryDtypeIsCloseToF32(KvDtype t, int dim) {
         SplittableRandom r = new SplittableRandom(3);
-        HeadKv f = new HeadKv(64, 32, 4, KvDtype.F32, null), x = new HeadKv(64, 32, 4, t, null);
+        HeadKv f = new HeadKv(dim, 32, 4, KvDtype.F32, null), x = new HeadKv(dim, 32, 4, t, null);
         for (int p = 0; p < 100; p++) {
-            float[] k = rnd(r, 64), v = rnd(r, 64);
+            float[] k = rnd(r, dim), v = rnd(r, dim);
             f.append(p, k, 0, v, 0);
             x.append(p, k, 0, v, 0);
         }
-        float[] q = rnd(r, 4 * 64), of = new float[4 * 64], ox = new float[4 * 64];
-        f.attend(q, 0, 4, 99, 0.125f, of, 0, new float[f.scratchSize(4)]);
-        x.attend(q, 0, 4, 99, 0.125f, ox, 0, new float[x.scratchSize(4)]);
+        float[] q = rnd(r, 4 * dim), of = new float[4 * dim], ox = new float[4 * dim];
+        float scale = (float) (1 / Math.sqrt(dim));
+        f.attend(q, 0, 4, 99, scale, of, 0, new float[f.scratchSize(4)]);
+        x.attend(q, 0, 4, 99, scale, ox, 0, new float[x.scratchSize(4)]);
         double tol = switch (t) { case F32 -> 0; case F16 -> 2e-3; case BF16 -> 1e-2; case FP8_E4M3 -> 6e-2; case Q8 -> 2e-2; };
         for (int i = 0; i < of.length; i++) assertEquals(of[i], ox[i], tol + 1e-7, t + " " + i);
     }
@@ -120,8 +166,8 @@ class HeadKvTest {
         long before = c.bytesAllocated();
         for (int l = 0; l < 2; l++) for (int g = 0; g < 2; g++) c.head(l, g).append(0, kv, 0, kv, 0);
         long one = c.bytesAllocated() - before;
-        // one block of 8 slots per head: (16 + 4 scale) bytes per K and V row, 4 position, 1 flag
-        assertEquals(4L * 8 * (2 * (16 + 4) + 5), one);
+        // one block of 8 slots per head: (16 + 4 scale) bytes per K and V row, 4 position, 1 flag, 4 pending ring
+        assertEquals(4L * 8 * (2 * (16 + 4) + 9), one);
         assertEquals(2L * 2 * 2 * 16 * 2 * 1, c.denseBf16Bytes());
         KvBudgetExceededException e = assertThrows(KvBudgetExceededException.class, () -> {
             for (int p = 1; p < 1000; p++) for (int l = 0; l < 2; l++) for (int g = 0; g < 2; g++) c.head(l, g).append(p, kv, 0, kv, 0);
