@@ -28,7 +28,34 @@ public interface ForwardPass extends AutoCloseable {
      * @param logits receives the logits of every token ([len][vocab]) when {@code allLogits}, else of the last token
      *               ([vocab]); may be null when no logits are wanted
      */
-    void forward(Sequence s, int[] tokens, int off, int len, float[] logits, boolean allLogits, ProgressListener progress);
+    default void forward(Sequence s, int[] tokens, int off, int len, float[] logits, boolean allLogits, ProgressListener progress) {
+        int vocab = config().vocabSize();
+        checkContext(s, len);
+        for (int done = 0; done < len; ) {
+            int n = Math.min(maxRows(), len - done);
+            boolean last = done + n == len;
+            int[] toks = java.util.Arrays.copyOfRange(tokens, off + done, off + done + n);
+            if (logits == null) forwardRows(rows(s, n), toks, n, null, 0, false);
+            else if (allLogits) forwardRows(rows(s, n), toks, n, logits, done * vocab, true);
+            else forwardRows(rows(s, n), toks, n, last ? logits : null, 0, false);
+            done += n;
+            progress.advance(done);
+        }
+    }
+
+    /** A context-overflow error when {@code len} more tokens do not fit after the sequence's position. */
+    default void checkContext(Sequence s, int len) {
+        if (s.position() + len > config().contextLength()) {
+            throw new ContextOverflowException("context overflow: " + (s.position() + len) + " tokens exceed the context of " + config().contextLength());
+        }
+    }
+
+    /** {@code n} rows of one sequence (a prefill chunk). */
+    static Sequence[] rows(Sequence s, int n) {
+        Sequence[] r = new Sequence[n];
+        java.util.Arrays.fill(r, s);
+        return r;
+    }
 
     default void forward(Sequence s, int[] tokens, int off, int len, float[] logits, boolean allLogits) {
         forward(s, tokens, off, len, logits, allLogits, ProgressListener.NONE);

@@ -76,25 +76,12 @@ public final class Transformer implements ForwardPass {
      */
     @Override
     public void forward(Sequence s, int[] tokens, int off, int len, float[] logits, boolean allLogits, ProgressListener progress) {
-        if (s.position + len > c.contextLength()) {
-            throw new ContextOverflowException("context overflow: " + (s.position + len) + " tokens exceed the context of " + c.contextLength());
-        }
+        checkContext(s, len);
         if (s.policy != null && s.promptEnd < 0) {
             s.promptEnd = s.position + len;
             for (int l = 0; l < c.layers(); l++) for (int g = 0; g < c.kvHeads(); g++) s.policy.prepare(s.cache.head(l, g), s.promptEnd);
         }
-        for (int done = 0; done < len; ) {
-            int n = Math.min(maxRows, len - done);
-            Sequence[] seqs = new Sequence[n];
-            int[] toks = new int[n];
-            for (int i = 0; i < n; i++) { seqs[i] = s; toks[i] = tokens[off + done + i]; }
-            boolean last = done + n == len;
-            if (logits == null) forwardRows(seqs, toks, n, null, 0, false);
-            else if (allLogits) forwardRows(seqs, toks, n, logits, done * c.vocabSize(), true);
-            else forwardRows(seqs, toks, n, last ? logits : null, 0, false);
-            done += n;
-            progress.advance(done);
-        }
+        ForwardPass.super.forward(s, tokens, off, len, logits, allLogits, progress);
     }
 
     /**

@@ -8,7 +8,6 @@ import dev.fastdms.model.ContextOverflowException;
 import dev.fastdms.model.ForwardPass;
 import dev.fastdms.model.KvSettings;
 import dev.fastdms.model.ModelConfig;
-import dev.fastdms.model.ProgressListener;
 import dev.fastdms.model.Sequence;
 import dev.fastdms.model.Transformer;
 import dev.fastdms.model.Weights;
@@ -104,45 +103,18 @@ public final class TornadoForward implements ForwardPass {
     }
 
     @Override
-    public void forward(Sequence s, int[] tokens, int off, int len, float[] logits, boolean allLogits, ProgressListener progress) {
-        if (s.position() + len > c.contextLength()) {
-            throw new ContextOverflowException("context overflow: " + (s.position() + len) + " tokens exceed the context of " + c.contextLength());
-        }
-        for (int done = 0; done < len; ) {
-            int n = Math.min(g.maxRows, len - done);
-            Sequence[] seqs = new Sequence[n];
-            int[] toks = new int[n];
-            for (int i = 0; i < n; i++) { seqs[i] = s; toks[i] = tokens[off + done + i]; }
-            boolean last = done + n == len;
-            if (logits == null) forwardRows(seqs, toks, n, null, 0, false);
-            else if (allLogits) forwardRows(seqs, toks, n, logits, done * c.vocabSize(), true);
-            else forwardRows(seqs, toks, n, last ? logits : null, 0, false);
-            done += n;
-            progress.advance(done);
-        }
-    }
-
-    @Override
     public int forwardArgmax(Sequence s, int[] tokens, int off, int len) {
         if (len < 1) throw new IllegalArgumentException("no tokens");
-        if (s.position() + len > c.contextLength()) {
-            throw new ContextOverflowException("context overflow: " + (s.position() + len) + " tokens exceed the context of " + c.contextLength());
+        checkContext(s, len);
+        int lastRows = 0;
+        for (int done = 0; done < len; done += lastRows) {
+            lastRows = Math.min(g.maxRows, len - done);
+            boolean last = done + lastRows == len;
+            step(ForwardPass.rows(s, lastRows), java.util.Arrays.copyOfRange(tokens, off + done, off + done + lastRows), lastRows,
+                    last ? LOGITS_LAST : LOGITS_NONE);
         }
-        int pickedId = -1;
-        for (int done = 0; done < len; ) {
-            int n = Math.min(g.maxRows, len - done);
-            Sequence[] seqs = new Sequence[n];
-            int[] toks = new int[n];
-            for (int i = 0; i < n; i++) { seqs[i] = s; toks[i] = tokens[off + done + i]; }
-            boolean last = done + n == len;
-            step(seqs, toks, n, last ? LOGITS_LAST : LOGITS_NONE);
-            if (last) {
-                g.fetchPicked();
-                pickedId = g.picked.get(n - 1);
-            }
-            done += n;
-        }
-        return pickedId;
+        g.fetchPicked();
+        return g.picked.get(lastRows - 1);
     }
 
     /** One step over rows of different sequences (batched decode); returns each row's greedy pick, made on the device. */
