@@ -146,15 +146,18 @@ public final class Engine implements AutoCloseable {
         return tokenizer;
     }
 
-    /** BOS followed by the text's tokens; BOS alone for null or empty text. */
+    /**
+     * The text's tokens, after BOS where the model's prompts start with one (Llama: yes; Qwen: no, as llama.cpp's
+     * add_special); BOS alone for null or empty text. Control-token strings in user text stay plain text.
+     */
     public int[] encodePrompt(String text) {
         if (tokenizer == null && (text == null || text.isEmpty())) return new int[]{1};
         Tokenizer t = requireTokenizer();
-        int[] body = text == null || text.isEmpty() ? new int[0] : t.encode(text);
-        int[] ids = new int[body.length + 1];
-        ids[0] = t.bos();
-        System.arraycopy(body, 0, ids, 1, body.length);
-        return ids;
+        if (text == null || text.isEmpty()) {
+            if (t.bos() < 0) throw new IllegalArgumentException("this model has no BOS token to start from: give a prompt");
+            return new int[]{t.bos()};
+        }
+        return t.encode(text, true, false);
     }
 
     public String decode(int[] ids) { return requireTokenizer().decode(ids); }
