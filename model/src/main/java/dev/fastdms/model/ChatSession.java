@@ -14,6 +14,7 @@ public final class ChatSession {
     private Sequence seq;
     private int unfed = -1; // the last generated token, sampled but not yet run through the model
     private int turns;
+    private boolean answerOpen; // the last answer stopped at the token limit: its end-of-answer tokens were never fed
 
     public ChatSession(Engine engine, String system) {
         this.engine = engine;
@@ -26,6 +27,7 @@ public final class ChatSession {
         seq = engine.newSequence();
         unfed = -1;
         turns = 0;
+        answerOpen = false;
     }
 
     public Sequence sequence() { return seq; }
@@ -36,13 +38,18 @@ public final class ChatSession {
         ChatFormat f = engine.chatFormat();
         if (f == null) throw new IllegalArgumentException("this model has no tokenizer, so it cannot chat");
         int[] body = turns == 0 ? concat(f.encodeStart(system), f.encodeUserTurn(user, false)) : f.encodeUserTurn(user, true);
-        return unfed >= 0 ? concat(new int[]{unfed}, body) : body;
+        int[] lead = unfed >= 0 ? new int[]{unfed} : new int[0];
+        // an answer cut off by the token limit is closed before the next user message, so the cache holds a
+        // well-formed conversation (a stop token, when one ended the answer, is the unfed token itself)
+        if (answerOpen) lead = concat(lead, f.encodeAnswerEnd());
+        return concat(lead, body);
     }
 
     public Generator.Result turn(String user, int maxTokens, Sampler.Settings settings, Generator.TokenSink sink) {
         int[] prompt = turnTokens(user);
         Generator.Result r = engine.generate(seq, prompt, maxTokens, settings, sink, ProgressListener.NONE);
         unfed = r.ids().length > 0 ? r.ids()[r.ids().length - 1] : -1;
+        answerOpen = r.stopReason() != Generator.StopReason.STOP_TOKEN;
         turns++;
         return r;
     }
