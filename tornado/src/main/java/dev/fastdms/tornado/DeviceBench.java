@@ -76,7 +76,9 @@ public final class DeviceBench {
             for (int ctx : ctxs) {
                 ModelConfig c = c0.withContextLength(ctx);
                 for (int batch : batches) {
+                    String only = System.getProperty("fastdms.bench.kv", "both"); // dense, dms or both
                     for (boolean dms : new boolean[]{false, true}) {
+                        if (only.equals(dms ? "dense" : "dms")) continue;
                         int slots = dms ? Math.min(ctx, (int) ((1 - fraction) * ctx * 1.3) + window + rows + 256) : ctx;
                         KvDtype kv = dms ? KvDtype.FP8_E4M3 : KvDtype.F32;
                         TornadoForward f = new TornadoForward(backend, Devices.pick(backend, device), c, w,
