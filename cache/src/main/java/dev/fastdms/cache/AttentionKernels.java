@@ -36,6 +36,15 @@ final class AttentionKernels {
      * each query chunk loaded once for both rows.
      */
     private static void scores4(float[] q, int qo, int dim, float[] kb, int ko, int rows, float[] sc, int so, int n) {
+        int pairs = rows & ~1;
+        scores4x2(q, qo, dim, kb, ko, pairs, sc, so, n);
+        if (pairs < rows) scores4x1(q, qo, dim, kb, ko + pairs * dim, sc, so + pairs, n);
+    }
+
+    // The two-row loop and the odd row are separate methods so that each stays within C2's node budget for inlining:
+    // a horizontal sum left out of line would box the accumulators and allocate on every call.
+
+    private static void scores4x2(float[] q, int qo, int dim, float[] kb, int ko, int rows, float[] sc, int so, int n) {
         int vecEnd = dim - dim % L, r = 0;
         for (; r + 2 <= rows; r += 2) {
             int k = ko + r * dim, k2 = k + dim;
@@ -53,10 +62,10 @@ final class AttentionKernels {
                 a3 = q3.fma(x, a3);
                 b3 = q3.fma(y, b3);
             }
-            float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
-            float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
-            float t0 = b0.reduceLanes(VectorOperators.ADD), t1 = b1.reduceLanes(VectorOperators.ADD);
-            float t2 = b2.reduceLanes(VectorOperators.ADD), t3 = b3.reduceLanes(VectorOperators.ADD);
+            float s0 = Lanes.sum(a0), s1 = Lanes.sum(a1);
+            float s2 = Lanes.sum(a2), s3 = Lanes.sum(a3);
+            float t0 = Lanes.sum(b0), t1 = Lanes.sum(b1);
+            float t2 = Lanes.sum(b2), t3 = Lanes.sum(b3);
             for (int i = vecEnd; i < dim; i++) {
                 float x = kb[k + i], y = kb[k2 + i];
                 s0 += q[qo + i] * x; t0 += q[qo + i] * y;
@@ -69,30 +78,32 @@ final class AttentionKernels {
             sc[so + 2 * n + r] = s2; sc[so + 2 * n + r + 1] = t2;
             sc[so + 3 * n + r] = s3; sc[so + 3 * n + r + 1] = t3;
         }
-        for (; r < rows; r++) {
-            int k = ko + r * dim;
-            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-            for (int i = 0; i < vecEnd; i += L) {
-                FloatVector kv = FloatVector.fromArray(F, kb, k + i);
-                a0 = FloatVector.fromArray(F, q, qo + i).fma(kv, a0);
-                a1 = FloatVector.fromArray(F, q, qo + dim + i).fma(kv, a1);
-                a2 = FloatVector.fromArray(F, q, qo + 2 * dim + i).fma(kv, a2);
-                a3 = FloatVector.fromArray(F, q, qo + 3 * dim + i).fma(kv, a3);
-            }
-            float s0 = a0.reduceLanes(VectorOperators.ADD), s1 = a1.reduceLanes(VectorOperators.ADD);
-            float s2 = a2.reduceLanes(VectorOperators.ADD), s3 = a3.reduceLanes(VectorOperators.ADD);
-            for (int i = vecEnd; i < dim; i++) {
-                float kv = kb[k + i];
-                s0 += q[qo + i] * kv;
-                s1 += q[qo + dim + i] * kv;
-                s2 += q[qo + 2 * dim + i] * kv;
-                s3 += q[qo + 3 * dim + i] * kv;
-            }
-            sc[so + r] = s0;
-            sc[so + n + r] = s1;
-            sc[so + 2 * n + r] = s2;
-            sc[so + 3 * n + r] = s3;
+    }
+
+    /** One key row (at kb[ko ..]) against four query heads. */
+    private static void scores4x1(float[] q, int qo, int dim, float[] kb, int ko, float[] sc, int so, int n) {
+        int vecEnd = dim - dim % L, k = ko;
+        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
+        for (int i = 0; i < vecEnd; i += L) {
+            FloatVector kv = FloatVector.fromArray(F, kb, k + i);
+            a0 = FloatVector.fromArray(F, q, qo + i).fma(kv, a0);
+            a1 = FloatVector.fromArray(F, q, qo + dim + i).fma(kv, a1);
+            a2 = FloatVector.fromArray(F, q, qo + 2 * dim + i).fma(kv, a2);
+            a3 = FloatVector.fromArray(F, q, qo + 3 * dim + i).fma(kv, a3);
         }
+        float s0 = Lanes.sum(a0), s1 = Lanes.sum(a1);
+        float s2 = Lanes.sum(a2), s3 = Lanes.sum(a3);
+        for (int i = vecEnd; i < dim; i++) {
+            float kv = kb[k + i];
+            s0 += q[qo + i] * kv;
+            s1 += q[qo + dim + i] * kv;
+            s2 += q[qo + 2 * dim + i] * kv;
+            s3 += q[qo + 3 * dim + i] * kv;
+        }
+        sc[so] = s0;
+        sc[so + n] = s1;
+        sc[so + 2 * n] = s2;
+        sc[so + 3 * n] = s3;
     }
 
     private static void scores1(float[] q, int qo, int dim, float[] kb, int ko, int rows, float[] sc, int so) {
@@ -101,7 +112,7 @@ final class AttentionKernels {
             int k = ko + r * dim;
             FloatVector a = FloatVector.zero(F);
             for (int i = 0; i < vecEnd; i += L) a = FloatVector.fromArray(F, q, qo + i).fma(FloatVector.fromArray(F, kb, k + i), a);
-            float s = a.reduceLanes(VectorOperators.ADD);
+            float s = Lanes.sum(a);
             for (int i = vecEnd; i < dim; i++) s += q[qo + i] * kb[k + i];
             sc[so + r] = s;
         }
@@ -198,7 +209,7 @@ final class AttentionKernels {
             e.intoArray(x, off + i);
             sum = sum.add(e);
         }
-        float s = sum.reduceLanes(VectorOperators.ADD);
+        float s = Lanes.sum(sum);
         for (; i < n; i++) {
             float e = expScalar(x[off + i] * scale + shift);
             x[off + i] = e;

@@ -50,9 +50,10 @@ final class GenerateCommand implements Callable<Integer> {
         try (Engine engine = Engine.open(model.toEngineOptions(ctx.value), Progress.forLoad(model.noProgress))) {
             int[] promptIds = engine.encodePrompt(text);
             Sequence seq = engine.newSequence();
-            var stream = engine.textStream(promptIds);
+            // a model without a tokenizer (driven by token ids) streams its ids
+            var stream = engine.tokenizer() == null ? null : engine.textStream(promptIds);
             Generator.Result r = engine.generate(seq, promptIds, maxTokens, settings, id -> {
-                if (!json) { out.print(stream.next(id)); out.flush(); }
+                if (!json) { out.print(stream == null ? " " + id : stream.next(id)); out.flush(); }
             }, Progress.forPrefill(model.noProgress, promptIds.length));
             if (json) {
                 ObjectMapper om = new ObjectMapper();
@@ -74,7 +75,7 @@ final class GenerateCommand implements Callable<Integer> {
                 }
                 out.println(om.writeValueAsString(o));
             } else {
-                out.print(stream.flush());
+                if (stream != null) out.print(stream.flush());
                 out.println();
                 out.flush();
                 System.err.printf("[%d prompt tokens, %.1f tok/s prefill; %d generated, %.1f tok/s decode; stop: %s]%n",

@@ -8,6 +8,7 @@ import dev.fastdms.model.format.ModelFile;
 import dev.fastdms.model.format.ModelLoader;
 import dev.fastdms.model.tensor.Parallel;
 import dev.fastdms.model.tokenizer.ChatFormat;
+import dev.fastdms.model.tokenizer.StreamDecoder;
 import dev.fastdms.model.tokenizer.Tokenizer;
 import dev.fastdms.model.tokenizer.Tokenizers;
 
@@ -170,12 +171,12 @@ public final class Engine implements AutoCloseable {
     }
 
     /** Incremental detokenizer: text for each id as soon as it forms complete characters. */
-    public TextStream textStream() { return new TextStream(tokenizer, false); }
+    public StreamDecoder textStream() { return requireTokenizer().streamDecoder(); }
 
     /** A text stream for ids generated after {@code prompt}: right after BOS, a SentencePiece space prefix is dropped. */
-    public TextStream textStream(int[] prompt) {
-        boolean afterBos = tokenizer != null && prompt.length > 0 && prompt[prompt.length - 1] == tokenizer.bos();
-        return new TextStream(tokenizer, afterBos && tokenizer.addsSpacePrefix());
+    public StreamDecoder textStream(int[] prompt) {
+        Tokenizer t = requireTokenizer();
+        return t.streamDecoder(prompt.length > 0 && prompt[prompt.length - 1] == t.bos());
     }
 
     public Generator.Result generate(Sequence seq, int[] prompt, int maxNewTokens, Sampler.Settings settings,
@@ -187,48 +188,5 @@ public final class Engine implements AutoCloseable {
     @Override
     public void close() {
         try { forward.close(); } finally { file.close(); }
-    }
-
-    /** Streams text out of generated ids; ids of special tokens (stop tokens) produce no text. */
-    public static final class TextStream {
-        private final Tokenizer tok;
-        private final java.io.ByteArrayOutputStream pending = new java.io.ByteArrayOutputStream();
-        private boolean stripSpace;
-
-        TextStream(Tokenizer tok, boolean stripLeadingSpace) { this.tok = tok; this.stripSpace = stripLeadingSpace; }
-
-        /** Text that became complete with this id (may be empty). */
-        public String next(int id) {
-            if (tok == null) return " " + id;
-            if (tok.isSpecial(id)) return "";
-            byte[] b = tok.bytes(id);
-            if (stripSpace && b.length > 0) {
-                stripSpace = false;
-                if (b[0] == ' ') b = java.util.Arrays.copyOfRange(b, 1, b.length);
-            }
-            pending.writeBytes(b);
-            byte[] all = pending.toByteArray();
-            int complete = completeUtf8Prefix(all);
-            String s = new String(all, 0, complete, java.nio.charset.StandardCharsets.UTF_8);
-            pending.reset();
-            pending.write(all, complete, all.length - complete);
-            return s;
-        }
-
-        /** Whatever is left (an incomplete character at the very end becomes U+FFFD). */
-        public String flush() {
-            String s = new String(pending.toByteArray(), java.nio.charset.StandardCharsets.UTF_8);
-            pending.reset();
-            return s;
-        }
-
-        static int completeUtf8Prefix(byte[] b) {
-            int n = b.length, i = n - 1, back = 0;
-            while (i >= 0 && back < 4 && (b[i] & 0xC0) == 0x80) { i--; back++; }
-            if (i < 0) return n;
-            int lead = b[i] & 0xFF;
-            int need = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
-            return n - i >= need ? n : i;
-        }
     }
 }

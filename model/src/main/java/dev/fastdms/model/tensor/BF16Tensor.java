@@ -1,5 +1,6 @@
 package dev.fastdms.model.tensor;
 
+import dev.fastdms.cache.Lanes;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
@@ -31,7 +32,7 @@ public final class BF16Tensor extends FloatTensor {
                     .convertShape(VectorOperators.S2I, IntVector.SPECIES_256, 0);
             acc = h.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(F, x, xOff + i), acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = Lanes.sum(acc);
         for (; i < n; i++) s += getFloat(offset + i) * x[xOff + i];
         return s;
     }

@@ -1,5 +1,6 @@
 package dev.fastdms.model.tensor;
 
+import dev.fastdms.cache.Lanes;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
@@ -39,7 +40,7 @@ public final class F16Tensor extends FloatTensor {
             FloatVector w = mag.reinterpretAsInts().or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
             acc = w.fma(FloatVector.fromArray(F, x, xOff + i), acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = Lanes.sum(acc);
         for (; i < n; i++) s += getFloat(offset + i) * x[xOff + i];
         return s;
     }
@@ -68,9 +69,9 @@ public final class F16Tensor extends FloatTensor {
             a2 = w.fma(FloatVector.fromArray(F, x, x2 + i), a2);
             a3 = w.fma(FloatVector.fromArray(F, x, x3 + i), a3);
         }
-        out[o0] = a0.reduceLanes(VectorOperators.ADD);
-        out[o1] = a1.reduceLanes(VectorOperators.ADD);
-        out[o2] = a2.reduceLanes(VectorOperators.ADD);
-        out[o3] = a3.reduceLanes(VectorOperators.ADD);
+        out[o0] = Lanes.sum(a0);
+        out[o1] = Lanes.sum(a1);
+        out[o2] = Lanes.sum(a2);
+        out[o3] = Lanes.sum(a3);
     }
 }

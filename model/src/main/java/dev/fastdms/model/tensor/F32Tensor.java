@@ -1,5 +1,6 @@
 package dev.fastdms.model.tensor;
 
+import dev.fastdms.cache.Lanes;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -30,7 +31,7 @@ public final class F32Tensor extends FloatTensor {
         for (; i + 8 <= n; i += 8) {
             acc = FloatVector.fromMemorySegment(F, data, base + 4L * i, ByteOrder.LITTLE_ENDIAN).fma(FloatVector.fromArray(F, x, xOff + i), acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = Lanes.sum(acc);
         for (; i < n; i++) s += getFloat(offset + i) * x[xOff + i];
         return s;
     }

@@ -1,5 +1,6 @@
 package dev.fastdms.model.tensor;
 
+import dev.fastdms.cache.Lanes;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -37,12 +38,12 @@ final class Gemm {
                 wr = FloatVector.fromArray(F, w, 3 * S + k);
                 a30 = wr.fma(v, a30); a31 = wr.fma(u, a31);
             }
-            store(out, b * outStride + r0, nr, first, tail(w, 0, x, xa, kv, kn) + a00.reduceLanes(VectorOperators.ADD),
-                    tail(w, S, x, xa, kv, kn) + a10.reduceLanes(VectorOperators.ADD), tail(w, 2 * S, x, xa, kv, kn) + a20.reduceLanes(VectorOperators.ADD),
-                    tail(w, 3 * S, x, xa, kv, kn) + a30.reduceLanes(VectorOperators.ADD));
-            store(out, (b + 1) * outStride + r0, nr, first, tail(w, 0, x, xb, kv, kn) + a01.reduceLanes(VectorOperators.ADD),
-                    tail(w, S, x, xb, kv, kn) + a11.reduceLanes(VectorOperators.ADD), tail(w, 2 * S, x, xb, kv, kn) + a21.reduceLanes(VectorOperators.ADD),
-                    tail(w, 3 * S, x, xb, kv, kn) + a31.reduceLanes(VectorOperators.ADD));
+            store(out, b * outStride + r0, nr, first, tail(w, 0, x, xa, kv, kn) + Lanes.sum(a00),
+                    tail(w, S, x, xa, kv, kn) + Lanes.sum(a10), tail(w, 2 * S, x, xa, kv, kn) + Lanes.sum(a20),
+                    tail(w, 3 * S, x, xa, kv, kn) + Lanes.sum(a30));
+            store(out, (b + 1) * outStride + r0, nr, first, tail(w, 0, x, xb, kv, kn) + Lanes.sum(a01),
+                    tail(w, S, x, xb, kv, kn) + Lanes.sum(a11), tail(w, 2 * S, x, xb, kv, kn) + Lanes.sum(a21),
+                    tail(w, 3 * S, x, xb, kv, kn) + Lanes.sum(a31));
         }
         for (; b < batch; b++) { // an odd last batch row
             int xa = b * xStride + kc;
@@ -54,9 +55,9 @@ final class Gemm {
                 a2 = FloatVector.fromArray(F, w, 2 * S + k).fma(v, a2);
                 a3 = FloatVector.fromArray(F, w, 3 * S + k).fma(v, a3);
             }
-            store(out, b * outStride + r0, nr, first, tail(w, 0, x, xa, kv, kn) + a0.reduceLanes(VectorOperators.ADD),
-                    tail(w, S, x, xa, kv, kn) + a1.reduceLanes(VectorOperators.ADD), tail(w, 2 * S, x, xa, kv, kn) + a2.reduceLanes(VectorOperators.ADD),
-                    tail(w, 3 * S, x, xa, kv, kn) + a3.reduceLanes(VectorOperators.ADD));
+            store(out, b * outStride + r0, nr, first, tail(w, 0, x, xa, kv, kn) + Lanes.sum(a0),
+                    tail(w, S, x, xa, kv, kn) + Lanes.sum(a1), tail(w, 2 * S, x, xa, kv, kn) + Lanes.sum(a2),
+                    tail(w, 3 * S, x, xa, kv, kn) + Lanes.sum(a3));
         }
     }
 

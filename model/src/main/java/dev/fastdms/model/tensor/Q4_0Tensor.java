@@ -1,5 +1,6 @@
 package dev.fastdms.model.tensor;
 
+import dev.fastdms.cache.Lanes;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
@@ -47,7 +48,7 @@ public final class Q4_0Tensor extends FloatTensor {
             s = ((FloatVector) q1.lanewise(VectorOperators.LSHR, 4).sub(8).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, xOff + j + 24), s);
             acc = s.fma(FloatVector.broadcast(F, Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk))), acc);
         }
-        return acc.reduceLanes(VectorOperators.ADD);
+        return Lanes.sum(acc);
     }
 
     @Override
