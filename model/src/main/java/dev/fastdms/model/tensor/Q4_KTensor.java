@@ -34,6 +34,21 @@ public final class Q4_KTensor extends FloatTensor {
         return which == 0 ? (lo & 0xF) | ((hiS >> 6) << 4) : (lo >> 4) | ((hiM >> 6) << 4);
     }
 
+    static final ValueLayout.OfLong LONG_LE = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfInt INT_LE = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    /** {@link #scaleMin} scale of sub-block j from the packed bytes 0-7 ({@code lo}) and 8-11 ({@code hi}). */
+    static int scale(long lo, int hi, int j) {
+        if (j < 4) return (int) (lo >>> (8 * j)) & 63;
+        return (hi >>> (8 * (j - 4))) & 0xF | ((int) (lo >>> (8 * (j - 4) + 6)) & 3) << 4;
+    }
+
+    /** {@link #scaleMin} min of sub-block j, as {@link #scale}. */
+    static int min(long lo, int hi, int j) {
+        if (j < 4) return (int) (lo >>> (8 * (j + 4))) & 63;
+        return (hi >>> (8 * (j - 4) + 4)) & 0xF | ((int) (lo >>> (8 * j + 6)) & 3) << 4;
+    }
+
     @Override
     public float getFloat(long i) {
         long b = i / BLOCK * BYTES;
@@ -50,28 +65,33 @@ public final class Q4_KTensor extends FloatTensor {
     @Override
     public float dot(long offset, float[] x, int xOff, int n) {
         long blk = offset / BLOCK * BYTES;
-        FloatVector acc = FloatVector.zero(F);
+        FloatVector acc = FloatVector.zero(F), accMin = acc;
         for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
             float d = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk)), dmin = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk + 2));
-            long sc = blk + 4;
+            // the 12 bytes of packed scales and mins read once as a long and an int, unpacked by shifts
+            long lo = data.get(LONG_LE, blk + 4);
+            int hi = data.get(INT_LE, blk + 12);
             for (int c = 0; c < 4; c++) {
-                // value = d*scale*q - dmin*min, folded into one FMA per 8 weights: w = q * (d*scale) - dmin*min
-                FloatVector sLo = FloatVector.broadcast(F, d * scaleMin(data, sc, 2 * c, 0));
-                FloatVector mLo = FloatVector.broadcast(F, -dmin * scaleMin(data, sc, 2 * c, 1));
-                FloatVector sHi = FloatVector.broadcast(F, d * scaleMin(data, sc, 2 * c + 1, 0));
-                FloatVector mHi = FloatVector.broadcast(F, -dmin * scaleMin(data, sc, 2 * c + 1, 1));
+                // Σ w·x over a sub-block = d*scale * Σ q·x - dmin*min * Σ x: four independent chains per 64 weights
+                // (q·x and x for each nibble half), scaled once per sub-block
+                FloatVector qxLo = FloatVector.zero(F), qxHi = qxLo, xLo = qxLo, xHi = qxLo;
                 int xo = xOff + j + c * 64;
                 for (int p = 0; p < 32; p += 8) {
                     // nibbles split on 32-bit lanes: x86 has no byte-lane shifts (a ByteVector shift is emulated)
                     IntVector q = ((IntVector) ByteVector.fromMemorySegment(B8, data, blk + 16 + c * 32 + p, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
-                    FloatVector lo = ((FloatVector) q.and(0x0F).convert(VectorOperators.I2F, 0)).fma(sLo, mLo);
-                    FloatVector hi = ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).fma(sHi, mHi);
-                    acc = lo.fma(FloatVector.fromArray(F, x, xo + p), acc);
-                    acc = hi.fma(FloatVector.fromArray(F, x, xo + 32 + p), acc);
+                    FloatVector xl = FloatVector.fromArray(F, x, xo + p), xh = FloatVector.fromArray(F, x, xo + 32 + p);
+                    qxLo = ((FloatVector) q.and(0x0F).convert(VectorOperators.I2F, 0)).fma(xl, qxLo);
+                    qxHi = ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).fma(xh, qxHi);
+                    xLo = xLo.add(xl);
+                    xHi = xHi.add(xh);
                 }
+                acc = qxLo.fma(FloatVector.broadcast(F, d * scale(lo, hi, 2 * c)), acc);
+                acc = qxHi.fma(FloatVector.broadcast(F, d * scale(lo, hi, 2 * c + 1)), acc);
+                accMin = xLo.fma(FloatVector.broadcast(F, dmin * min(lo, hi, 2 * c)), accMin);
+                accMin = xHi.fma(FloatVector.broadcast(F, dmin * min(lo, hi, 2 * c + 1)), accMin);
             }
         }
-        return Lanes.sum(acc);
+        return Lanes.sum(acc.sub(accMin));
     }
 
     @Override
@@ -80,11 +100,13 @@ public final class Q4_KTensor extends FloatTensor {
         long blk = offset / BLOCK * BYTES;
         for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
             float d = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk)), dmin = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk + 2));
+            long lo = data.get(LONG_LE, blk + 4);
+            int hi = data.get(INT_LE, blk + 12);
             for (int c = 0; c < 4; c++) {
-                FloatVector sLo = FloatVector.broadcast(F, d * scaleMin(data, blk + 4, 2 * c, 0));
-                FloatVector mLo = FloatVector.broadcast(F, -dmin * scaleMin(data, blk + 4, 2 * c, 1));
-                FloatVector sHi = FloatVector.broadcast(F, d * scaleMin(data, blk + 4, 2 * c + 1, 0));
-                FloatVector mHi = FloatVector.broadcast(F, -dmin * scaleMin(data, blk + 4, 2 * c + 1, 1));
+                FloatVector sLo = FloatVector.broadcast(F, d * scale(lo, hi, 2 * c));
+                FloatVector mLo = FloatVector.broadcast(F, -dmin * min(lo, hi, 2 * c));
+                FloatVector sHi = FloatVector.broadcast(F, d * scale(lo, hi, 2 * c + 1));
+                FloatVector mHi = FloatVector.broadcast(F, -dmin * min(lo, hi, 2 * c + 1));
                 int o = outOff + j + c * 64;
                 for (int p = 0; p < 32; p += 8) {
                     IntVector q = ((IntVector) ByteVector.fromMemorySegment(B8, data, blk + 16 + c * 32 + p, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);

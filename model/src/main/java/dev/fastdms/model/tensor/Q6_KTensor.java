@@ -49,7 +49,7 @@ public final class Q6_KTensor extends FloatTensor {
     @Override
     public float dot(long offset, float[] x, int xOff, int n) {
         long blk = offset / BLOCK * BYTES;
-        FloatVector acc = FloatVector.zero(F);
+        FloatVector acc = FloatVector.zero(F), acc2 = acc, acc3 = acc, acc4 = acc; // one chain per quarter: FMA latency hidden
         for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
             float d = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk + 208));
             for (int h = 0; h < 2; h++) {
@@ -68,16 +68,16 @@ public final class Q6_KTensor extends FloatTensor {
                     IntVector q4 = b.lanewise(VectorOperators.LSHR, 4).or(hb.and(192).lanewise(VectorOperators.LSHR, 2)).sub(32);
                     acc = ((FloatVector) q1.convert(VectorOperators.I2F, 0)).mul(d * data.get(ValueLayout.JAVA_BYTE, sc + is))
                             .fma(FloatVector.fromArray(F, x, xo + l), acc);
-                    acc = ((FloatVector) q2.convert(VectorOperators.I2F, 0)).mul(d * data.get(ValueLayout.JAVA_BYTE, sc + is + 2))
-                            .fma(FloatVector.fromArray(F, x, xo + 32 + l), acc);
-                    acc = ((FloatVector) q3.convert(VectorOperators.I2F, 0)).mul(d * data.get(ValueLayout.JAVA_BYTE, sc + is + 4))
-                            .fma(FloatVector.fromArray(F, x, xo + 64 + l), acc);
-                    acc = ((FloatVector) q4.convert(VectorOperators.I2F, 0)).mul(d * data.get(ValueLayout.JAVA_BYTE, sc + is + 6))
-                            .fma(FloatVector.fromArray(F, x, xo + 96 + l), acc);
+                    acc2 = ((FloatVector) q2.convert(VectorOperators.I2F, 0)).mul(d * data.get(ValueLayout.JAVA_BYTE, sc + is + 2))
+                            .fma(FloatVector.fromArray(F, x, xo + 32 + l), acc2);
+                    acc3 = ((FloatVector) q3.convert(VectorOperators.I2F, 0)).mul(d * data.get(ValueLayout.JAVA_BYTE, sc + is + 4))
+                            .fma(FloatVector.fromArray(F, x, xo + 64 + l), acc3);
+                    acc4 = ((FloatVector) q4.convert(VectorOperators.I2F, 0)).mul(d * data.get(ValueLayout.JAVA_BYTE, sc + is + 6))
+                            .fma(FloatVector.fromArray(F, x, xo + 96 + l), acc4);
                 }
             }
         }
-        return Lanes.sum(acc);
+        return Lanes.sum(acc.add(acc2).add(acc3.add(acc4)));
     }
 
     @Override

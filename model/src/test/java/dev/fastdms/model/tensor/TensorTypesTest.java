@@ -77,6 +77,22 @@ class TensorTypesTest {
         check(GgmlType.Q4_K, b, want);
     }
 
+    /** The kernels' shift-based unpacking of Q4_K's 12 scale bytes agrees with the byte-wise port of ggml's get_scale_min_k4. */
+    @Test
+    void q4_KScalesUnpackedFromTwoWords() {
+        SplittableRandom r = new SplittableRandom(12);
+        MemorySegment m = MemorySegment.ofArray(new byte[12]);
+        for (int trial = 0; trial < 2000; trial++) {
+            for (int i = 0; i < 12; i++) m.set(ValueLayout.JAVA_BYTE, i, (byte) r.nextInt(256));
+            long lo = m.get(Q4_KTensor.LONG_LE, 0);
+            int hi = m.get(Q4_KTensor.INT_LE, 8);
+            for (int j = 0; j < 8; j++) {
+                assertEquals(Q4_KTensor.scaleMin(m, 0, j, 0), Q4_KTensor.scale(lo, hi, j), "scale " + j);
+                assertEquals(Q4_KTensor.scaleMin(m, 0, j, 1), Q4_KTensor.min(lo, hi, j), "min " + j);
+            }
+        }
+    }
+
     @Test
     void q6_K() {
         byte[] b = new byte[210];
