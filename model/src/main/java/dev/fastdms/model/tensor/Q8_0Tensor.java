@@ -74,6 +74,14 @@ public final class Q8_0Tensor extends FloatTensor {
     public void copyTo(long offset, float[] out, int outOff, int n) {
         if (offset % BLOCK != 0 || n % BLOCK != 0) { super.copyTo(offset, out, outOff, n); return; }
         long blk = offset / BLOCK * BYTES;
+        if (WIDE) { // the outer-product GEMM dequantises every weight once per prefill chunk: 512 bits where possible
+            for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
+                FloatVector d = FloatVector.broadcast(FW, Float.float16ToFloat(data.get(SHORT, blk)));
+                ((FloatVector) ByteVector.fromMemorySegment(BW, data, blk + 2, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2F, FW, 0)).mul(d).intoArray(out, outOff + j);
+                ((FloatVector) ByteVector.fromMemorySegment(BW, data, blk + 18, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2F, FW, 0)).mul(d).intoArray(out, outOff + j + 16);
+            }
+            return;
+        }
         for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
             FloatVector d = FloatVector.broadcast(F, Float.float16ToFloat(data.get(SHORT, blk)));
             for (int p = 0; p < BLOCK; p += 8) {

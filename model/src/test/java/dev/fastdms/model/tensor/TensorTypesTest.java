@@ -156,8 +156,10 @@ class TensorTypesTest {
     @ParameterizedTest
     @EnumSource(value = GgmlType.class, names = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q6_K"})
     void productsMatchReference(GgmlType type) {
+        assertTrue(OuterGemm.MIN_BATCH <= 16, "batches 16, 17 and 40 below must exercise the outer-product GEMM");
         SplittableRandom r = new SplittableRandom(type.ordinal());
-        for (int[] shape : new int[][]{{7, 256}, {33, 512}, {5, 768}, {9, 1536}}) {
+        // 300 rows: more tiles per thread than one panel of the outer-product GEMM
+        for (int[] shape : new int[][]{{7, 256}, {33, 512}, {5, 768}, {9, 1536}, {300, 512}}) {
             int rows = shape[0], cols = shape[1];
             long bytes = type.byteSize((long) rows * cols);
             boolean heap = rows % 2 == 1 && cols != 768; // some shapes from an unaligned heap array, the rest off-heap
@@ -167,7 +169,9 @@ class TensorTypesTest {
                 for (long i = 0; i < bytes; i++) seg.set(ValueLayout.JAVA_BYTE, i, (byte) r.nextInt(256));
                 fixScales(type, seg, bytes, r);
                 FloatTensor t = FloatTensor.of(type, seg, (long) rows * cols);
-                for (int batch : new int[]{2, 5, 6}) { // even and odd batches (the kernels block batch rows in pairs and fours)
+                // even and odd batches (the dot-product kernels block batch rows in pairs and fours); from 16 rows up the
+                // outer-product GEMM, with batches that fill whole, one-and-a-half and two-and-a-half vectors
+                for (int batch : new int[]{2, 5, 6, 16, 17, 40}) {
                     float[] x = new float[batch * cols + 3];
                     for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
                     int xOff = 3; // matvec from an offset into x
