@@ -31,16 +31,26 @@ public final class F16Tensor extends FloatTensor {
 
     @Override
     public float dot(long offset, float[] x, int xOff, int n) {
-        FloatVector acc = FloatVector.zero(F);
+        FloatVector acc = FloatVector.zero(F), acc2 = acc; // two chains: one FMA per 8 weights is latency-bound
         int i = 0;
-        for (; i + 8 <= n; i += 8) {
+        for (; i + 16 <= n; i += 16) {
             // written out here, not in a helper: a separately compiled helper boxes its vector result (slow path)
+            IntVector h = (IntVector) ShortVector.fromMemorySegment(S, data, 2 * (offset + i), ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.S2I, IntVector.SPECIES_256, 0);
+            IntVector g = (IntVector) ShortVector.fromMemorySegment(S, data, 2 * (offset + i + 8), ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.S2I, IntVector.SPECIES_256, 0);
+            FloatVector mag = h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(TWO_112);
+            FloatVector mag2 = g.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(TWO_112);
+            FloatVector w = mag.reinterpretAsInts().or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
+            FloatVector w2 = mag2.reinterpretAsInts().or(g.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
+            acc = w.fma(FloatVector.fromArray(F, x, xOff + i), acc);
+            acc2 = w2.fma(FloatVector.fromArray(F, x, xOff + i + 8), acc2);
+        }
+        for (; i + 8 <= n; i += 8) {
             IntVector h = (IntVector) ShortVector.fromMemorySegment(S, data, 2 * (offset + i), ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.S2I, IntVector.SPECIES_256, 0);
             FloatVector mag = h.and(0x7FFF).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(TWO_112);
             FloatVector w = mag.reinterpretAsInts().or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
             acc = w.fma(FloatVector.fromArray(F, x, xOff + i), acc);
         }
-        float s = Lanes.sum(acc);
+        float s = Lanes.sum(acc.add(acc2));
         for (; i < n; i++) s += getFloat(offset + i) * x[xOff + i];
         return s;
     }
