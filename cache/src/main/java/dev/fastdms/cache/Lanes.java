@@ -26,8 +26,6 @@ public final class Lanes {
     private static final VectorShuffle<Float> X4 = VectorShuffle.fromOp(FloatVector.SPECIES_256, i -> i ^ 4);
     private static final VectorShuffle<Float> X8 = VectorShuffle.fromOp(FloatVector.SPECIES_512, i -> i ^ 8);
     private static final VectorShuffle<Float> W4 = VectorShuffle.fromOp(FloatVector.SPECIES_512, i -> i ^ 4);
-    private static final VectorShuffle<Float> W2 = VectorShuffle.fromOp(FloatVector.SPECIES_512, i -> i ^ 2);
-    private static final VectorShuffle<Float> W1 = VectorShuffle.fromOp(FloatVector.SPECIES_512, i -> i ^ 1);
 
     private Lanes() {}
 
@@ -46,9 +44,9 @@ public final class Lanes {
         return (w.lane(0) + w.lane(2)) + (w.lane(1) + w.lane(3));
     }
 
-    /** Sum of the 16 lanes of a 512-bit vector as a fixed tree: lane i is first added to lane i ^ 8, and so on. */
+    /** Sum of the 16 lanes of a 512-bit vector as a fixed tree: lane i is first added to lane i ^ 8, then i ^ 4, ... */
     public static float sum512(FloatVector v) {
-        return fold(fold(fold(fold(v, X8), W4), W2), W1).lane(0);
+        return low4(fold(fold(v, X8), W4));
     }
 
     private static FloatVector fold(FloatVector v, VectorShuffle<Float> s) { return v.add(v.rearrange(s)); }
