@@ -32,8 +32,9 @@ public final class F16Tensor extends FloatTensor {
     @Override
     public float dot(long offset, float[] x, int xOff, int n) {
         FloatVector acc = FloatVector.zero(F), acc2 = acc; // two chains: one FMA per 8 weights is latency-bound
-        int i = 0;
+        int i = 0, touched = 0;
         for (; i + 16 <= n; i += 16) {
+            if (AHEAD > 0 && (i & 31) == 0) touched += touch(2 * (offset + i)); // see FloatTensor.AHEAD
             // written out here, not in a helper: a separately compiled helper boxes its vector result (slow path)
             IntVector h = (IntVector) ShortVector.fromMemorySegment(S, data, 2 * (offset + i), ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.S2I, IntVector.SPECIES_256, 0);
             IntVector g = (IntVector) ShortVector.fromMemorySegment(S, data, 2 * (offset + i + 8), ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.S2I, IntVector.SPECIES_256, 0);
@@ -50,6 +51,7 @@ public final class F16Tensor extends FloatTensor {
             FloatVector w = mag.reinterpretAsInts().or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
             acc = w.fma(FloatVector.fromArray(F, x, xOff + i), acc);
         }
+        keep(touched);
         float s = Lanes.sum(acc.add(acc2));
         for (; i < n; i++) s += getFloat(offset + i) * x[xOff + i];
         return s;

@@ -36,7 +36,9 @@ public final class Q4_0Tensor extends FloatTensor {
     public float dot(long offset, float[] x, int xOff, int n) {
         long blk = offset / BLOCK * BYTES;
         FloatVector acc = FloatVector.zero(F);
+        int touched = 0;
         for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
+            if (AHEAD > 0 && (j & 127) == 0) touched += touch(blk); // 72 bytes per 128 weights; see FloatTensor.AHEAD
             // 8 bytes at a time: low nibbles are elements k..k+7, high nibbles k+16..k+23 (conversion written inline:
             // a helper returning vectors would be compiled apart and box them)
             // nibbles split on 32-bit lanes (x86 has no byte-lane shifts)
@@ -48,6 +50,7 @@ public final class Q4_0Tensor extends FloatTensor {
             s = ((FloatVector) q1.lanewise(VectorOperators.LSHR, 4).sub(8).convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, xOff + j + 24), s);
             acc = s.fma(FloatVector.broadcast(F, Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk))), acc);
         }
+        keep(touched);
         return Lanes.sum(acc);
     }
 

@@ -66,7 +66,9 @@ public final class Q4_KTensor extends FloatTensor {
     public float dot(long offset, float[] x, int xOff, int n) {
         long blk = offset / BLOCK * BYTES;
         FloatVector acc = FloatVector.zero(F), accMin = acc;
+        int touched = 0;
         for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
+            if (AHEAD > 0) touched += touch(blk) + touch(blk + 64) + touch(blk + 128); // see FloatTensor.AHEAD
             float d = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk)), dmin = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk + 2));
             // the 12 bytes of packed scales and mins read once as a long and an int, unpacked by shifts
             long lo = data.get(LONG_LE, blk + 4);
@@ -91,6 +93,7 @@ public final class Q4_KTensor extends FloatTensor {
                 accMin = xHi.fma(FloatVector.broadcast(F, dmin * min(lo, hi, 2 * c + 1)), accMin);
             }
         }
+        keep(touched);
         return Lanes.sum(acc.sub(accMin));
     }
 

@@ -42,38 +42,30 @@ public final class Q8_0Tensor extends FloatTensor {
         return WIDE ? dot512(offset, x, xOff, n) : dot256(offset, x, xOff, n);
     }
 
-    /**
-     * Bytes ahead of the current block that the matvec touches once per cache line (a plain load whose value is
-     * unused): Java has no prefetch instruction, and the hardware prefetcher alone kept too few lines in flight for
-     * this compute-heavy loop (one thread read 4.7 GB/s from DRAM without, 5.6-5.9 with 4-16 KiB ahead).
-     * {@code -Dfastdms.q8.ahead=0} turns it off.
-     */
-    static final long AHEAD = Long.getLong("fastdms.q8.ahead", 8192);
-    static volatile int sink;
 
     // Both widths are written out without an inner loop over the block: C2 keeps a vector carried around such a loop
     // boxed and runs the FMA through the Vector API's slow Java fallback (seen: 40% slower decode, GC every 100 ms).
 
     private float dot512(long offset, float[] x, int xOff, int n) {
-        long blk = offset / BLOCK * BYTES, last = data.byteSize() - 1;
+        long blk = offset / BLOCK * BYTES;
         FloatVector acc = FloatVector.zero(FW);
         int touched = 0;
         for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
-            if ((j & 63) == 0) touched += data.get(ValueLayout.JAVA_BYTE, Math.min(blk + AHEAD, last)); // see AHEAD
+            if (AHEAD > 0 && (j & 63) == 0) touched += touch(blk); // see FloatTensor.AHEAD
             FloatVector s = ((FloatVector) ByteVector.fromMemorySegment(BW, data, blk + 2, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2F, FW, 0)).mul(FloatVector.fromArray(FW, x, xOff + j));
             s = ((FloatVector) ByteVector.fromMemorySegment(BW, data, blk + 18, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2F, FW, 0)).fma(FloatVector.fromArray(FW, x, xOff + j + 16), s);
             acc = s.fma(FloatVector.broadcast(FW, Float.float16ToFloat(data.get(SHORT, blk))), acc);
         }
-        if (touched == Integer.MIN_VALUE) sink = touched; // keeps the touching loads (C2 cannot rule this out)
+        keep(touched);
         return Lanes.sum512(acc);
     }
 
     private float dot256(long offset, float[] x, int xOff, int n) {
-        long blk = offset / BLOCK * BYTES, last = data.byteSize() - 1;
+        long blk = offset / BLOCK * BYTES;
         FloatVector acc = FloatVector.zero(F);
         int touched = 0;
         for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
-            if ((j & 63) == 0) touched += data.get(ValueLayout.JAVA_BYTE, Math.min(blk + AHEAD, last)); // see AHEAD
+            if (AHEAD > 0 && (j & 63) == 0) touched += touch(blk); // see FloatTensor.AHEAD
             // the block's dot product in float lanes, then scaled once: 4 FMAs + 1 per 32 weights
             FloatVector s = ((FloatVector) ByteVector.fromMemorySegment(B8, data, blk + 2, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2F, F, 0)).mul(FloatVector.fromArray(F, x, xOff + j));
             s = ((FloatVector) ByteVector.fromMemorySegment(B8, data, blk + 10, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2F, F, 0)).fma(FloatVector.fromArray(F, x, xOff + j + 8), s);
@@ -81,7 +73,7 @@ public final class Q8_0Tensor extends FloatTensor {
             s = ((FloatVector) ByteVector.fromMemorySegment(B8, data, blk + 26, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2F, F, 0)).fma(FloatVector.fromArray(F, x, xOff + j + 24), s);
             acc = s.fma(FloatVector.broadcast(F, Float.float16ToFloat(data.get(SHORT, blk))), acc);
         }
-        if (touched == Integer.MIN_VALUE) sink = touched; // keeps the touching loads (C2 cannot rule this out)
+        keep(touched);
         return Lanes.sum(acc);
     }
 
