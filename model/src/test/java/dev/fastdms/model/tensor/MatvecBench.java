@@ -10,8 +10,8 @@ import java.util.SplittableRandom;
 
 /**
  * Kernel benchmark (a main, not a test): matvec and batched matmul throughput per weight type on Llama-3.2-1B
- * shapes, off-heap. Each shape is allocated in enough copies to exceed 96 MiB and the runs cycle through them, so
- * every product streams its weights from DRAM as a decode step does (a 2048x2048 Q8_0 matrix alone would sit in L3).
+ * shapes, off-heap. Each shape is allocated in enough copies to exceed 1 GiB and the runs cycle through them, so
+ * every product streams its weights from DRAM as a decode step does (a 2048x2048 Q8_0 matrix alone would sit in L3, and one Xeon here has 480 MiB of it).
  * Prints GB/s of weights read and the decode tokens/s the matvec rate alone would allow for the 1B model
  * (1.24 G weights per token, the output projection included).
  *
@@ -19,11 +19,11 @@ import java.util.SplittableRandom;
  * ./mvnw -q -pl model -am test-compile
  * $JAVA_HOME/bin/java --add-modules jdk.incubator.vector -XX:+UseParallelGC \
  *     -cp model/target/classes:model/target/test-classes:cache/target/classes \
- *     dev.fastdms.model.tensor.MatvecBench [threads=2] [types=Q8_0,Q4_0,Q4_K,Q6_K,F16,BF16] [batches=16,64] [ms=400] [clock=cpu] [mb=96]
+ *     dev.fastdms.model.tensor.MatvecBench [threads=2] [types=Q8_0,Q4_0,Q4_K,Q6_K,F16,BF16] [batches=16,64] [ms=400] [clock=cpu] [mb=1024]
  * </pre>
  */
 public final class MatvecBench {
-    static long minBytes = 96L << 20;
+    static long minBytes = 1024L << 20;
     /** clock=cpu (with threads=1): time by the thread's CPU time, to compare kernels on a machine shared with others. */
     static boolean cpuClock;
     static final java.lang.management.ThreadMXBean MX = java.lang.management.ManagementFactory.getThreadMXBean();
