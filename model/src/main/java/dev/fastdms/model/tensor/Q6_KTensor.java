@@ -55,25 +55,28 @@ public final class Q6_KTensor extends FloatTensor {
             for (int h = 0; h < 2; h++) {
                 long ql = blk + 64L * h, qh = blk + 128 + 32L * h, sc = blk + 192 + 8L * h;
                 int xo = xOff + j + 128 * h;
-                for (int l = 0; l < 32; l += 8) {
-                    // 8 positions l..l+7 of each quarter; scales change every 16 positions
-                    int is = l / 16;
-                    // widen to 32-bit lanes first: x86 has no byte-lane shifts, int shifts are single instructions
-                    IntVector a = ((IntVector) ByteVector.fromMemorySegment(B8, data, ql + l, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
-                    IntVector b = ((IntVector) ByteVector.fromMemorySegment(B8, data, ql + 32 + l, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
-                    IntVector hb = ((IntVector) ByteVector.fromMemorySegment(B8, data, qh + l, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
-                    IntVector q1 = a.and(0xF).or(hb.and(3).lanewise(VectorOperators.LSHL, 4)).sub(32);
-                    IntVector q2 = b.and(0xF).or(hb.and(12).lanewise(VectorOperators.LSHL, 2)).sub(32);
-                    IntVector q3 = a.lanewise(VectorOperators.LSHR, 4).or(hb.and(48)).sub(32);
-                    IntVector q4 = b.lanewise(VectorOperators.LSHR, 4).or(hb.and(192).lanewise(VectorOperators.LSHR, 2)).sub(32);
-                    acc = ((FloatVector) q1.convert(VectorOperators.I2F, 0)).mul(d * data.get(ValueLayout.JAVA_BYTE, sc + is))
-                            .fma(FloatVector.fromArray(F, x, xo + l), acc);
-                    acc2 = ((FloatVector) q2.convert(VectorOperators.I2F, 0)).mul(d * data.get(ValueLayout.JAVA_BYTE, sc + is + 2))
-                            .fma(FloatVector.fromArray(F, x, xo + 32 + l), acc2);
-                    acc3 = ((FloatVector) q3.convert(VectorOperators.I2F, 0)).mul(d * data.get(ValueLayout.JAVA_BYTE, sc + is + 4))
-                            .fma(FloatVector.fromArray(F, x, xo + 64 + l), acc3);
-                    acc4 = ((FloatVector) q4.convert(VectorOperators.I2F, 0)).mul(d * data.get(ValueLayout.JAVA_BYTE, sc + is + 6))
-                            .fma(FloatVector.fromArray(F, x, xo + 96 + l), acc4);
+                for (int l0 = 0; l0 < 32; l0 += 16) {
+                    // positions l0..l0+15 of each quarter share one scale: Σ q·x first, scaled once per quarter
+                    FloatVector p1 = FloatVector.zero(F), p2 = p1, p3 = p1, p4 = p1;
+                    for (int l = l0; l < l0 + 16; l += 8) {
+                        // widen to 32-bit lanes first: x86 has no byte-lane shifts, int shifts are single instructions
+                        IntVector a = ((IntVector) ByteVector.fromMemorySegment(B8, data, ql + l, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+                        IntVector b = ((IntVector) ByteVector.fromMemorySegment(B8, data, ql + 32 + l, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+                        IntVector hb = ((IntVector) ByteVector.fromMemorySegment(B8, data, qh + l, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
+                        IntVector q1 = a.and(0xF).or(hb.and(3).lanewise(VectorOperators.LSHL, 4)).sub(32);
+                        IntVector q2 = b.and(0xF).or(hb.and(12).lanewise(VectorOperators.LSHL, 2)).sub(32);
+                        IntVector q3 = a.lanewise(VectorOperators.LSHR, 4).or(hb.and(48)).sub(32);
+                        IntVector q4 = b.lanewise(VectorOperators.LSHR, 4).or(hb.and(192).lanewise(VectorOperators.LSHR, 2)).sub(32);
+                        p1 = ((FloatVector) q1.convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, xo + l), p1);
+                        p2 = ((FloatVector) q2.convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, xo + 32 + l), p2);
+                        p3 = ((FloatVector) q3.convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, xo + 64 + l), p3);
+                        p4 = ((FloatVector) q4.convert(VectorOperators.I2F, 0)).fma(FloatVector.fromArray(F, x, xo + 96 + l), p4);
+                    }
+                    int is = l0 / 16;
+                    acc = p1.fma(FloatVector.broadcast(F, d * data.get(ValueLayout.JAVA_BYTE, sc + is)), acc);
+                    acc2 = p2.fma(FloatVector.broadcast(F, d * data.get(ValueLayout.JAVA_BYTE, sc + is + 2)), acc2);
+                    acc3 = p3.fma(FloatVector.broadcast(F, d * data.get(ValueLayout.JAVA_BYTE, sc + is + 4)), acc3);
+                    acc4 = p4.fma(FloatVector.broadcast(F, d * data.get(ValueLayout.JAVA_BYTE, sc + is + 6)), acc4);
                 }
             }
         }
