@@ -158,8 +158,9 @@ class TensorTypesTest {
     void productsMatchReference(GgmlType type) {
         assertTrue(OuterGemm.MIN_BATCH <= 16, "batches 16, 17 and 40 below must exercise the outer-product GEMM");
         SplittableRandom r = new SplittableRandom(type.ordinal());
-        // 300 rows: more tiles per thread than one panel of the outer-product GEMM
-        for (int[] shape : new int[][]{{7, 256}, {33, 512}, {5, 768}, {9, 1536}, {300, 512}}) {
+        // 2100 rows: a thread's chunk of tiles spans more than one panel of the outer-product GEMM (8-row tiles, 8
+        // chunks per loop with 2 threads, 32 tiles per panel)
+        for (int[] shape : new int[][]{{7, 256}, {33, 512}, {5, 768}, {9, 1536}, {2100, 512}}) {
             int rows = shape[0], cols = shape[1];
             long bytes = type.byteSize((long) rows * cols);
             boolean heap = rows % 2 == 1 && cols != 768; // some shapes from an unaligned heap array, the rest off-heap
