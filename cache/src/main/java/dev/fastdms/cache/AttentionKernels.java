@@ -82,10 +82,10 @@ final class AttentionKernels {
 
     /** One key row (at kb[ko ..]) against four query heads. */
     private static void scores4x1(float[] q, int qo, int dim, float[] kb, int ko, float[] sc, int so, int n) {
-        int vecEnd = dim - dim % L, k = ko;
+        int vecEnd = dim - dim % L;
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         for (int i = 0; i < vecEnd; i += L) {
-            FloatVector kv = FloatVector.fromArray(F, kb, k + i);
+            FloatVector kv = FloatVector.fromArray(F, kb, ko + i);
             a0 = FloatVector.fromArray(F, q, qo + i).fma(kv, a0);
             a1 = FloatVector.fromArray(F, q, qo + dim + i).fma(kv, a1);
             a2 = FloatVector.fromArray(F, q, qo + 2 * dim + i).fma(kv, a2);
@@ -94,7 +94,7 @@ final class AttentionKernels {
         float s0 = Lanes.sum(a0), s1 = Lanes.sum(a1);
         float s2 = Lanes.sum(a2), s3 = Lanes.sum(a3);
         for (int i = vecEnd; i < dim; i++) {
-            float kv = kb[k + i];
+            float kv = kb[ko + i];
             s0 += q[qo + i] * kv;
             s1 += q[qo + dim + i] * kv;
             s2 += q[qo + 2 * dim + i] * kv;

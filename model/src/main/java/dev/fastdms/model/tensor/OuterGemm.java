@@ -8,8 +8,8 @@ import jdk.incubator.vector.VectorSpecies;
  * Batched products for prefill by outer products: vectors run along the batch, not along the dot product. x is
  * transposed once per call ({@code xt[k][b]}, the batch padded to whole vectors); each thread dequantises a tile of
  * {@link #R} weight rows, {@link #KC} columns at a time, into L1 (the type's own {@code copyTo}) and then, per column k,
- * multiplies each row's weight (one broadcast) with a vector of x^T's batch entries. Per column a 4-row (8-row on AVX-512) x 2-vector
- * block does 8 FMAs for 2 vector loads and 4 broadcasts, all accumulators stay in registers for the whole tile, and
+ * multiplies each row's weight (one broadcast) with a vector of x^T's batch entries. Per column a block of R rows x 2
+ * vectors does 2R FMAs for 2 vector loads and R broadcasts, all accumulators stay in registers for the whole tile, and
  * nothing needs a horizontal sum: results come out in a fixed order, independent of the vector width's reductions.
  * The dot-product kernels ({@link FloatTensor#matmul}'s other paths) convert every weight once per four batch rows;
  * here a weight is converted once per call whatever the batch, which pays from {@link #MIN_BATCH} rows up.
@@ -18,9 +18,9 @@ final class OuterGemm {
     static final VectorSpecies<Float> F = Lanes.WIDE;
     static final int L = F.length();
     /**
-     * Weight rows per tile (8 with 512-bit vectors: 16 accumulators fit AVX-512's 32 registers, +10-15% at batch 64;
-     * 4 with 256-bit ones, whose 16 registers would spill) and columns dequantised at a time (a multiple of every
-     * block size: 256).
+     * Weight rows per tile (8 with 512-bit vectors: 16 accumulators fit AVX-512's 32 registers, +10-15% at batch 64
+     * over 4 rows; 4 with 256-bit ones: under -XX:UseAVX=2 the 8-row block ran ~25% slower than the 4-row one, its
+     * accumulators spilling from 16 registers) and columns dequantised at a time (a multiple of every block size: 256).
      */
     static final int R = L == 16 ? 8 : 4, KC = 256;
     /** Tiles whose accumulators are kept while the columns are swept (32 tiles x 8 rows x 64 batch rows: 64 KiB). */
