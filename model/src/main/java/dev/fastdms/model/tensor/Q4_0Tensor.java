@@ -34,6 +34,39 @@ public final class Q4_0Tensor extends FloatTensor {
 
     @Override
     public float dot(long offset, float[] x, int xOff, int n) {
+        return Q8_0Tensor.WIDE ? dot512(offset, x, xOff, n) : dot256(offset, x, xOff, n);
+    }
+
+    static final VectorSpecies<Float> FW = FloatVector.SPECIES_512;
+    static final VectorSpecies<Byte> BW = ByteVector.SPECIES_128;
+    /** Constant operands as vectors: a scalar operand inlines a broadcast, and C2's inlining node budget is tight here. */
+    private static final ByteVector NIBBLE = ByteVector.broadcast(BW, (byte) 0x0F), EIGHT = ByteVector.broadcast(BW, (byte) 8);
+
+    /**
+     * A block's 16 bytes are unpacked on byte lanes (the high nibbles by a shift on the same bits viewed as int lanes,
+     * then masked, since x86 has no byte shift) and widened once to 16 float lanes per half. The two accumulators
+     * swap every block, so consecutive blocks' FMAs do not wait on each other (one chain bounded the loop by its
+     * latency); the loop body stays one block, small enough for C2 to inline every vector operation.
+     */
+    private float dot512(long offset, float[] x, int xOff, int n) {
+        long blk = offset / BLOCK * BYTES;
+        FloatVector acc0 = FloatVector.zero(FW), acc1 = acc0;
+        int touched = 0;
+        for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
+            if (AHEAD > 0 && (j & 127) == 0) touched += touch(blk); // 72 bytes per 128 weights; see FloatTensor.AHEAD
+            ByteVector q = ByteVector.fromMemorySegment(BW, data, blk + 2, ByteOrder.LITTLE_ENDIAN);
+            FloatVector s = ((FloatVector) q.and(NIBBLE).sub(EIGHT).convertShape(VectorOperators.B2F, FW, 0)).mul(FloatVector.fromArray(FW, x, xOff + j));
+            s = ((FloatVector) q.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and(NIBBLE).sub(EIGHT)
+                    .convertShape(VectorOperators.B2F, FW, 0)).fma(FloatVector.fromArray(FW, x, xOff + j + 16), s);
+            FloatVector next = s.fma(FloatVector.broadcast(FW, Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk))), acc1);
+            acc1 = acc0;
+            acc0 = next;
+        }
+        keep(touched);
+        return Lanes.sum512(acc0.add(acc1));
+    }
+
+    private float dot256(long offset, float[] x, int xOff, int n) {
         long blk = offset / BLOCK * BYTES;
         FloatVector acc = FloatVector.zero(F);
         int touched = 0;

@@ -48,6 +48,87 @@ public final class Q6_KTensor extends FloatTensor {
 
     @Override
     public float dot(long offset, float[] x, int xOff, int n) {
+        return Q8_0Tensor.WIDE ? dot512(offset, prepare(x, xOff, n), n) : dot256(offset, x, xOff, n);
+    }
+
+    /** The input is rearranged once per product and shared by all rows. */
+    @Override
+    public void matvec(float[] x, int xOff, float[] out, int outOff, int rows, int cols) {
+        if (!Q8_0Tensor.WIDE) { super.matvec(x, xOff, out, outOff, rows, cols); return; }
+        float[] xp = prepare(x, xOff, cols);
+        Parallel.forRange(rows, 64, (lo, hi) -> {
+            for (int r = lo; r < hi; r++) out[outOff + r] = dot512((long) r * cols, xp, cols);
+        });
+    }
+
+    static final VectorSpecies<Float> FW = FloatVector.SPECIES_512;
+    static final VectorSpecies<Byte> BW = ByteVector.SPECIES_128;
+    private static final ThreadLocal<float[]> PREPARED = ThreadLocal.withInitial(() -> new float[0]);
+    // constant vectors rather than scalar operands: each scalar operand inlines a broadcast, and the kernel must stay
+    // under C2's inlining node budget or its final sum is left out of line and the accumulators boxed
+    private static final ByteVector NIBBLE = ByteVector.broadcast(BW, (byte) 0x0F), PAIR = ByteVector.broadcast(BW, (byte) 0x30),
+            CENTRE = ByteVector.broadcast(BW, (byte) 32);
+
+    /**
+     * The thread's scratch array (grown when needed) holding x[xOff .. + n) in the order the kernel reads it: group g
+     * (half g/2 % 2 of super-block g/4, positions l0 = 16 * (g % 2) ..) puts the 16 values of each quarter one after
+     * another, so the kernel indexes x linearly and the JIT drops its range checks.
+     */
+    private static float[] prepare(float[] x, int xOff, int n) {
+        float[] xp = PREPARED.get();
+        if (xp.length < n) PREPARED.set(xp = new float[n]);
+        for (int g = 0; g < n / 64; g++) {
+            int src = xOff + (g >> 2) * 256 + ((g >> 1) & 1) * 128 + (g & 1) * 16;
+            for (int k = 0; k < 4; k++) FloatVector.fromArray(FW, x, src + 32 * k).intoArray(xp, 64 * g + 16 * k);
+        }
+        return xp;
+    }
+
+    /**
+     * 16 positions of a half at a time on byte lanes: each quarter's 6-bit values are assembled from nibbles and
+     * bit pairs (shifted on int lanes, then masked: x86 has no byte shift), re-centred, widened once to 16 float
+     * lanes and scaled by their own scale (one per 16 values). Two passes over the row (in L1 for the second), one
+     * per ql byte range; a single loop doing all four quarters exceeded C2's inlining node budget, which boxed its
+     * accumulators.
+     */
+    private float dot512(long offset, float[] xp, int n) {
+        return quarters512(offset, xp, n, 0) + quarters512(offset, xp, n, 1);
+    }
+
+    /**
+     * Quarters p and p+2 of every half: the low and high nibbles of ql[l + 32p], with bits 2p..2p+1 and 2p+4..2p+5
+     * of qh[l]. One flat loop, x read linearly (see Q4_KTensor).
+     */
+    private float quarters512(long offset, float[] xp, int n, int p) {
+        long blk = offset / BLOCK * BYTES - BYTES;
+        FloatVector acc = FloatVector.zero(FW), acc2 = acc;
+        float d = 0f;
+        int touched = 0, lowShift = 4 - 2 * p, highShift = 2 * p, xLow = 16 * p;
+        for (int g = 0; g < n / 64; g++) {
+            int part = g & 3, h = part >> 1, l0 = (part & 1) * 16;
+            if (part == 0) {
+                blk += BYTES;
+                d = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk + 208));
+            }
+            if (AHEAD > 0 && p == 0) touched += touch(blk + 64 * part); // see FloatTensor.AHEAD
+            long sc = blk + 192 + 8 * h + (part & 1) + 2 * p;
+            ByteVector a = ByteVector.fromMemorySegment(BW, data, blk + 64 * h + l0 + 32 * p, ByteOrder.LITTLE_ENDIAN);
+            ByteVector hb = ByteVector.fromMemorySegment(BW, data, blk + 128 + 32 * h + l0, ByteOrder.LITTLE_ENDIAN);
+            ByteVector qLow = a.and(NIBBLE).or(hb.reinterpretAsInts().lanewise(VectorOperators.LSHL, lowShift).reinterpretAsBytes().and(PAIR));
+            ByteVector qHigh = a.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and(NIBBLE)
+                    .or(hb.reinterpretAsInts().lanewise(VectorOperators.LSHR, highShift).reinterpretAsBytes().and(PAIR));
+            int xo = 64 * g + xLow;
+            FloatVector nextLow = ((FloatVector) qLow.sub(CENTRE).convertShape(VectorOperators.B2F, FW, 0))
+                    .fma(FloatVector.fromArray(FW, xp, xo).mul(d * data.get(ValueLayout.JAVA_BYTE, sc)), acc);
+            acc2 = ((FloatVector) qHigh.sub(CENTRE).convertShape(VectorOperators.B2F, FW, 0))
+                    .fma(FloatVector.fromArray(FW, xp, xo + 32).mul(d * data.get(ValueLayout.JAVA_BYTE, sc + 4)), acc2);
+            acc = nextLow;
+        }
+        keep(touched);
+        return Lanes.sum512(acc.add(acc2));
+    }
+
+    private float dot256(long offset, float[] x, int xOff, int n) {
         long blk = offset / BLOCK * BYTES;
         FloatVector acc = FloatVector.zero(F), acc2 = acc, acc3 = acc, acc4 = acc; // one chain per quarter: FMA latency hidden
         for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
