@@ -16,7 +16,7 @@ final class SynthCommand implements Callable<Integer> {
     @Option(names = "--shape", required = true, paramLabel = "SHAPE", description = "llama-3.2-1b, llama-3.2-3b, llama-3.1-8b or qwen3-8b.")
     String shape;
 
-    @Option(names = "--type", defaultValue = "q8_0", paramLabel = "TYPE", description = "q8_0 (default), q4_0, f16 or bf16.")
+    @Option(names = "--type", defaultValue = "q8_0", paramLabel = "TYPE", description = "q8_0 (default), q4_0, q4_k, q6_k, f16 or bf16.")
     String type;
 
     @Option(names = "--tokenizer-json", paramLabel = "FILE", description = "Embed this Hugging Face tokenizer.json (and tokenizer_config.json beside it).")

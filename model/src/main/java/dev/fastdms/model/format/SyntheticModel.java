@@ -46,15 +46,17 @@ public final class SyntheticModel {
         }
     }
 
-    /** A weight type for synthetic models by its CLI name: q8_0, q4_0, f16, bf16, f32. */
+    /** A weight type for synthetic models by its CLI name: q8_0, q4_0, q4_k, q6_k, f16, bf16, f32. */
     public static GgmlType type(String name) {
         return switch (name.toLowerCase()) {
             case "q8_0" -> GgmlType.Q8_0;
             case "q4_0" -> GgmlType.Q4_0;
+            case "q4_k" -> GgmlType.Q4_K;
+            case "q6_k" -> GgmlType.Q6_K;
             case "f16" -> GgmlType.F16;
             case "bf16" -> GgmlType.BF16;
             case "f32" -> GgmlType.F32;
-            default -> throw new IllegalArgumentException("unknown type " + name + " (q8_0, q4_0, f16, bf16, f32)");
+            default -> throw new IllegalArgumentException("unknown type " + name + " (q8_0, q4_0, q4_k, q6_k, f16, bf16, f32)");
         };
     }
 
@@ -64,8 +66,9 @@ public final class SyntheticModel {
      * Norms are F32 ones; everything else is {@code type}.
      */
     public static void write(Path out, Shape s, GgmlType type, Path tokenizerJson, long seed) throws IOException {
-        if (type != GgmlType.Q8_0 && type != GgmlType.Q4_0 && type != GgmlType.F16 && type != GgmlType.BF16 && type != GgmlType.F32) {
-            throw new IllegalArgumentException("synthetic weights can be q8_0, q4_0, f16, bf16 or f32, not " + type);
+        if (type != GgmlType.Q8_0 && type != GgmlType.Q4_0 && type != GgmlType.Q4_K && type != GgmlType.Q6_K && type != GgmlType.F16
+                && type != GgmlType.BF16 && type != GgmlType.F32) {
+            throw new IllegalArgumentException("synthetic weights can be q8_0, q4_0, q4_k, q6_k, f16, bf16 or f32, not " + type);
         }
         ModelConfig c = s.config();
         // llama.cpp reads hyper-parameters and token ids as uint32 and checks the stored type, so integers go as UINT32
@@ -141,6 +144,10 @@ public final class SyntheticModel {
         o.write(b.array());
     }
 
+    private static void randomBytes(SplittableRandom r, byte[] buf, int off, int n) {
+        for (int i = 0; i < n; i++) buf[off + i] = (byte) r.nextInt(256);
+    }
+
     /** Uniform on [-0.02·√3, 0.02·√3): standard deviation 0.02 like a trained layer, and far cheaper than a Gaussian. */
     private static float uniform(SplittableRandom r) { return (float) ((r.nextDouble() * 2 - 1) * 0.034641016); }
 
@@ -168,6 +175,17 @@ public final class SyntheticModel {
                         buf[fill] = (byte) d; buf[fill + 1] = (byte) (d >> 8);
                         long b1 = r.nextLong(), b2 = r.nextLong();
                         for (int k = 0; k < 8; k++) { buf[fill + 2 + k] = (byte) (b1 >> (8 * k)); buf[fill + 10 + k] = (byte) (b2 >> (8 * k)); }
+                    }
+                    case Q4_K -> { // f16 d and dmin, 12 bytes of 6-bit scales and mins, 128 bytes of nibbles
+                        short d = Float.floatToFloat16(0.00012f + 0.00004f * r.nextFloat()), dmin = Float.floatToFloat16(0.0008f + 0.0002f * r.nextFloat());
+                        buf[fill] = (byte) d; buf[fill + 1] = (byte) (d >> 8); buf[fill + 2] = (byte) dmin; buf[fill + 3] = (byte) (dmin >> 8);
+                        randomBytes(r, buf, fill + 4, 140);
+                    }
+                    case Q6_K -> { // 128 bytes of low nibbles, 64 of high bit pairs, 16 int8 scales, f16 d
+                        randomBytes(r, buf, fill, 192);
+                        for (int k = 0; k < 16; k++) buf[fill + 192 + k] = (byte) (1 + r.nextInt(63));
+                        short d = Float.floatToFloat16(0.00003f + 0.00001f * r.nextFloat());
+                        buf[fill + 208] = (byte) d; buf[fill + 209] = (byte) (d >> 8);
                     }
                     case F16 -> { short h = Float.floatToFloat16(uniform(r)); buf[fill] = (byte) h; buf[fill + 1] = (byte) (h >> 8); }
                     case BF16 -> { int bits = Float.floatToRawIntBits(uniform(r)) >>> 16; buf[fill] = (byte) bits; buf[fill + 1] = (byte) (bits >> 8); }

@@ -43,6 +43,24 @@ class SyntheticModelTest {
         }
     }
 
+    /** k-quant rows are 256-value super-blocks, so these need a shape whose every row length is a multiple of 256. */
+    @ParameterizedTest
+    @EnumSource(value = GgmlType.class, names = {"Q4_K", "Q6_K"})
+    void kQuantSyntheticWeightsLoadAndRun(GgmlType type) throws Exception {
+        SyntheticModel.Shape shape = new SyntheticModel.Shape("llama", 256, 2, 4, 2, 64, 512, 300, 4096, 500000f, 32f, true);
+        Path out = tmp.resolve("k.gguf");
+        SyntheticModel.write(out, shape, type, null, 5);
+        try (ModelFile mf = ModelLoader.open(out)) {
+            assertEquals(type, mf.tensor("blk.1.ffn_down.weight").type());
+            assertEquals(SyntheticModel.tensorBytes(shape, type), mf.tensors().values().stream().mapToLong(t -> t.data().byteSize()).sum());
+            float[] logits = forward(mf, new int[]{1, 7, 200});
+            float spread = 0;
+            for (float f : logits) { assertTrue(Float.isFinite(f)); spread = Math.max(spread, Math.abs(f)); }
+            assertTrue(spread > 1e-4, "random weights give non-trivial logits");
+        }
+        assertEquals(type, SyntheticModel.type(type.name().toLowerCase()));
+    }
+
     @Test
     void qwen3ShapeHasQkNormsAndItsOwnHead() throws Exception {
         Path out = tmp.resolve("q.gguf");
