@@ -6,6 +6,7 @@ import dev.fastdms.cache.EvictionPolicy;
 import dev.fastdms.cache.HeadKv;
 import dev.fastdms.cache.KvDtype;
 import dev.fastdms.model.tensor.FloatTensor;
+import dev.fastdms.model.tensor.Activations;
 import dev.fastdms.model.tensor.Parallel;
 
 import java.util.Arrays;
@@ -110,9 +111,12 @@ public final class Transformer implements ForwardPass {
         for (int l = 0; l < c.layers(); l++) {
             final int layer = l;
             rmsnormRows(xb, x, w.attnNorm[l], n, dim);
-            w.wq[l].matmul(xb, dim, q, qDim, n, qDim, dim);
-            w.wk[l].matmul(xb, dim, k, kvDim, n, kvDim, dim);
-            w.wv[l].matmul(xb, dim, v, kvDim, n, kvDim, dim);
+            if (n == 1) FloatTensor.matvec3(xb, dim, w.wq[l], q, qDim, w.wk[l], k, kvDim, w.wv[l], v, kvDim);
+            else {
+                w.wq[l].matmul(xb, dim, q, qDim, n, qDim, dim);
+                w.wk[l].matmul(xb, dim, k, kvDim, n, kvDim, dim);
+                w.wv[l].matmul(xb, dim, v, kvDim, n, kvDim, dim);
+            }
             if (c.qkNorm()) {
                 for (int i = 0; i < n * c.heads(); i++) rmsnorm(q, i * hd, q, i * hd, w.qNorm[l], hd);
                 for (int i = 0; i < n * c.kvHeads(); i++) rmsnorm(k, i * hd, k, i * hd, w.kNorm[l], hd);
@@ -172,12 +176,12 @@ public final class Transformer implements ForwardPass {
             w.wo[l].matmul(att, qDim, xb, dim, n, dim, qDim);
             for (int i = 0; i < n * dim; i++) x[i] += xb[i];
             rmsnormRows(xb, x, w.ffnNorm[l], n, dim);
-            w.wGate[l].matmul(xb, dim, hb, ffn, n, ffn, dim);
-            w.wUp[l].matmul(xb, dim, hb2, ffn, n, ffn, dim);
-            for (int i = 0; i < n * ffn; i++) {
-                float g = hb[i];
-                hb[i] = g / (1f + (float) Math.exp(-g)) * hb2[i];
+            if (n == 1) FloatTensor.matvec2(xb, dim, w.wGate[l], hb, ffn, w.wUp[l], hb2, ffn);
+            else {
+                w.wGate[l].matmul(xb, dim, hb, ffn, n, ffn, dim);
+                w.wUp[l].matmul(xb, dim, hb2, ffn, n, ffn, dim);
             }
+            Activations.swiglu(hb, hb2, n * ffn);
             w.wDown[l].matmul(hb, ffn, xb, dim, n, dim, ffn);
             for (int i = 0; i < n * dim; i++) x[i] += xb[i];
         }

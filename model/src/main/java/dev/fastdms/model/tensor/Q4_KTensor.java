@@ -81,12 +81,11 @@ public final class Q4_KTensor extends FloatTensor {
 
     /** The input is rearranged once per product and shared by all rows. */
     @Override
-    public void matvec(float[] x, int xOff, float[] out, int outOff, int rows, int cols) {
-        if (!Q8_0Tensor.WIDE) { super.matvec(x, xOff, out, outOff, rows, cols); return; }
-        float[] xp = prepare(x, xOff, cols);
-        Parallel.forRange(rows, 64, (lo, hi) -> {
-            for (int r = lo; r < hi; r++) out[outOff + r] = dot512((long) r * cols, xp, cols);
-        });
+    protected float[] prepareInput(float[] x, int xOff, int n) { return Q8_0Tensor.WIDE ? prepare(x, xOff, n) : null; }
+
+    @Override
+    protected float rowDot(long offset, float[] x, int xOff, float[] prepared, int n) {
+        return prepared != null ? dot512(offset, prepared, n) : dot(offset, x, xOff, n);
     }
 
     static final VectorSpecies<Float> FW = FloatVector.SPECIES_512;

@@ -201,6 +201,43 @@ class TensorTypesTest {
     }
 
     /** Float rows whose length is no multiple of the vector width (the scalar tails of the kernels). */
+    /**
+     * Decode's fused products (q/k/v, gate/up: one parallel loop over the rows of several matrices) give each matrix
+     * exactly what its own matvec gives, with mixed types (a Q4_K_M file mixes Q4_K and Q6_K), two matrices of one
+     * type sharing its rearranged-input scratch, and sizes that put chunk boundaries inside each matrix.
+     */
+    @Test
+    void fusedMatvecsEqualSeparateOnes() {
+        SplittableRandom r = new SplittableRandom(44);
+        int cols = 512;
+        GgmlType[][] combos = {{GgmlType.Q4_K, GgmlType.Q4_K, GgmlType.Q6_K}, {GgmlType.Q8_0, GgmlType.F16, GgmlType.Q4_0}, {GgmlType.Q6_K, GgmlType.Q4_K, GgmlType.Q4_K}};
+        int[] rows = {300, 65, 129};
+        float[] x = new float[cols];
+        for (int i = 0; i < cols; i++) x[i] = (float) r.nextGaussian();
+        try (Arena arena = Arena.ofShared()) {
+            for (GgmlType[] combo : combos) {
+                FloatTensor[] t = new FloatTensor[3];
+                float[][] want = new float[3][], got = new float[3][];
+                for (int m = 0; m < 3; m++) {
+                    long bytes = combo[m].byteSize((long) rows[m] * cols);
+                    MemorySegment seg = arena.allocate(bytes);
+                    for (long i = 0; i < bytes; i++) seg.set(ValueLayout.JAVA_BYTE, i, (byte) r.nextInt(256));
+                    fixScales(combo[m], seg, bytes, r);
+                    t[m] = FloatTensor.of(combo[m], seg, (long) rows[m] * cols);
+                    want[m] = new float[rows[m]];
+                    got[m] = new float[rows[m]];
+                    t[m].matvec(x, 0, want[m], 0, rows[m], cols);
+                }
+                FloatTensor.matvec3(x, cols, t[0], got[0], rows[0], t[1], got[1], rows[1], t[2], got[2], rows[2]);
+                for (int m = 0; m < 3; m++) assertArrayEquals(want[m], got[m], java.util.Arrays.toString(combo) + " matrix " + m);
+                float[] g0 = new float[rows[0]], g1 = new float[rows[1]];
+                FloatTensor.matvec2(x, cols, t[0], g0, rows[0], t[1], g1, rows[1]);
+                assertArrayEquals(want[0], g0);
+                assertArrayEquals(want[1], g1);
+            }
+        }
+    }
+
     @Test
     void f32OddRowLength() {
         int rows = 6, cols = 37, batch = 3;
