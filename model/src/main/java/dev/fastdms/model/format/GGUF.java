@@ -177,7 +177,6 @@ public final class GGUF implements AutoCloseable {
     public ValueType elementType(String key) { return elementTypes.get(key); }
     public Map<String, RawTensor> tensors() { return tensors; }
     public long dataOffset() { return dataOffset; }
-    public long fileSize() { return file.byteSize(); }
 
     public RawTensor tensor(String name) {
         RawTensor t = tensors.get(name);
