@@ -62,13 +62,6 @@ public final class CompactKvCache implements KvCacheView {
 
     @Override public int live(int layer, int kvHead) { return head(layer, kvHead).live(); }
 
-    /** Largest live length over all heads (scratch sizing). */
-    public int maxLive() {
-        int m = 0;
-        for (HeadKv h : heads) m = Math.max(m, h.live());
-        return m;
-    }
-
     /** Live tokens of every head: [layer][kvHead]. */
     public int[][] liveCounts() {
         int[][] r = new int[layers][kvHeads];

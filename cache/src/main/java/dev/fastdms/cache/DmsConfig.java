@@ -19,6 +19,9 @@ public record DmsConfig(int window, float alphaScale, float alphaOffset, Convent
 
     public DmsConfig {
         if (window < 0) throw new IllegalArgumentException("DMS window must be >= 0, got " + window);
+        if (!Float.isFinite(alphaScale) || !Float.isFinite(alphaOffset)) {
+            throw new IllegalArgumentException("DMS alpha scale and offset must be finite, got " + alphaScale + " and " + alphaOffset);
+        }
         if (convention == null) convention = Convention.NVIDIA;
     }
 

@@ -218,9 +218,6 @@ public final class HeadKv {
         return last;
     }
 
-    /** Same as {@link #removeSlot}: evicts the token in {@code slot} immediately. */
-    public int evictSlot(int slot) { return removeSlot(slot); }
-
     /** Bytes one block of slots takes: key and value rows (scales included) and the per-slot metadata. */
     private long blockBytes() {
         return (long) blockTokens * (keys.rowBytes() + values.rowBytes() + 4 + 1 + (score == null ? 0 : 4));

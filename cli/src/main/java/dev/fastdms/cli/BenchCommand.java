@@ -79,6 +79,8 @@ final class BenchCommand implements Callable<Integer> {
         for (int c : contexts) if (c < 1) throw new IllegalArgumentException("--ctx must be positive");
         for (int b : batch) if (b < 1 || b > Engine.MAX_ROWS) throw new IllegalArgumentException("--batch must be in 1.." + Engine.MAX_ROWS);
         if (evictFraction != null && !(evictFraction >= 0 && evictFraction <= 1)) throw new IllegalArgumentException("--dms-evict-fraction must be in [0, 1]");
+        if (synthetic != null && model.model != null) throw new IllegalArgumentException("give -m MODEL or --synthetic SHAPE, not both");
+        if (plot != null) checkWritable(plot);
         if (synthetic != null) model.model = syntheticModel();
         if (evictFraction != null && model.kvPolicy == null) model.kvPolicy = "dms";
         PrintWriter out = spec.commandLine().getOut();
@@ -110,8 +112,9 @@ final class BenchCommand implements Callable<Integer> {
                     Row row = measure(engine, kv, kv.describe(), ctx, c, evictFraction);
                     for (Row r : base == null ? List.of(row) : List.of(base, row)) {
                         rows.add(r);
-                        double kvX = base == null ? Double.NaN : (double) base.kvBytes() / r.kvBytes();
-                        double speedX = base == null ? Double.NaN : r.decodeTps() / base.decodeTps();
+                        // no baseline, no ratio: null in JSON (a "NaN" string is not a number)
+                        Double kvX = base == null ? null : (double) base.kvBytes() / r.kvBytes();
+                        Double speedX = base == null ? null : r.decodeTps() / base.decodeTps();
                         if (json) {
                             ObjectNode o = om.createObjectNode();
                             o.put("config", r.config()).put("ctx", r.ctx()).put("batch", r.batch()).put("fill", r.fill())
@@ -124,7 +127,7 @@ final class BenchCommand implements Callable<Integer> {
                         } else {
                             out.printf("%-34s %7d %5d %11.1f %11.2f %12d %12d %7.2f %10.0f %10.0f %9.2f %9.2f%n", r.config(), r.ctx(), r.batch(),
                                     r.prefillTps(), r.decodeTps(), r.kvBytes(), r.denseBf16Bytes(), r.cr(), r.heapBytes() / 1048576.0,
-                                    r.offHeapBytes() / 1048576.0, kvX, speedX);
+                                    r.offHeapBytes() / 1048576.0, kvX == null ? Double.NaN : kvX, speedX == null ? Double.NaN : speedX);
                         }
                         out.flush();
                     }
@@ -134,6 +137,14 @@ final class BenchCommand implements Callable<Integer> {
         }
         if (plot != null) plot(rows);
         return 0;
+    }
+
+    /** The plot is written after the whole benchmark: a path that cannot be written is refused before it starts. */
+    static void checkWritable(Path file) {
+        Path dir = file.toAbsolutePath().getParent();
+        if (Files.isDirectory(file)) throw new IllegalArgumentException("--plot " + file + " is a directory");
+        if (dir == null || !Files.isDirectory(dir)) throw new IllegalArgumentException("--plot " + file + ": no such directory " + dir);
+        if (!Files.isWritable(dir) || (Files.exists(file) && !Files.isWritable(file))) throw new IllegalArgumentException("--plot " + file + ": not writable");
     }
 
     private Path syntheticModel() throws Exception {

@@ -9,7 +9,7 @@ import java.io.PrintWriter;
 import java.util.List;
 
 /** Lists where the forward pass can run: the JVM, and each TornadoVM backend's devices with their --backend/--device flags. */
-@Command(name = "devices", description = "List the backends and devices a model can run on (--backend, --device).")
+@Command(name = "devices", mixinStandardHelpOptions = true, description = "List the backends and devices a model can run on (--backend, --device).")
 public final class DevicesCommand implements Runnable {
     @Spec CommandSpec spec;
 

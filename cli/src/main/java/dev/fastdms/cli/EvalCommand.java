@@ -54,6 +54,8 @@ final class EvalCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         if ((text == null) == (tokenIds == null)) throw new IllegalArgumentException("give exactly one of --text or --token-ids");
+        if (stride != null && stride < 1) throw new IllegalArgumentException("--stride must be >= 1");
+        if (maxTokens != null && maxTokens < 2) throw new IllegalArgumentException("--max-tokens must be >= 2 (one prediction needs two tokens)");
         PrintWriter out = spec.commandLine().getOut();
         try (Engine engine = Engine.open(model.toEngineOptions(ctx.value), Progress.forLoad(model.noProgress))) {
             int[] ids = readTokens(engine);
@@ -112,17 +114,18 @@ final class EvalCommand implements Callable<Integer> {
             if (!Files.isRegularFile(tokenIds)) throw new IllegalArgumentException(tokenIds + ": no such file");
             int[] ids;
             try {
-                ids = new ObjectMapper().readValue(tokenIds.toFile(), int[].class);
+                // 1.5 is not a token id: no silent truncation
+                ids = new ObjectMapper().disable(com.fasterxml.jackson.databind.DeserializationFeature.ACCEPT_FLOAT_AS_INT)
+                        .readValue(tokenIds.toFile(), int[].class);
             } catch (IOException e) {
-                throw new IllegalArgumentException(tokenIds + ": not a JSON array of token ids");
+                throw new IllegalArgumentException(tokenIds + ": not a JSON array of token ids (integers)");
             }
             for (int id : ids) {
                 if (id < 0 || id >= engine.config().vocabSize()) throw new IllegalArgumentException(tokenIds + ": token id " + id + " outside the vocabulary");
             }
             return ids;
         }
-        if (!Files.isRegularFile(text)) throw new IllegalArgumentException(text + ": no such file");
-        return engine.encodePrompt(Files.readString(text));
+        return engine.encodePrompt(TextFiles.readUtf8(text, "--text"));
     }
 
 

@@ -11,7 +11,6 @@ import picocli.CommandLine.Option;
 
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
@@ -41,10 +40,7 @@ final class GenerateCommand implements Callable<Integer> {
         if (prompt != null && promptFile != null) throw new IllegalArgumentException("give --prompt or --prompt-file, not both");
         if (maxTokens < 0) throw new IllegalArgumentException("--max-tokens must be >= 0");
         String text = prompt;
-        if (promptFile != null) {
-            if (!Files.isRegularFile(promptFile)) throw new IllegalArgumentException(promptFile + ": no such prompt file");
-            text = Files.readString(promptFile);
-        }
+        if (promptFile != null) text = TextFiles.readUtf8(promptFile, "--prompt-file");
         PrintWriter out = spec.commandLine().getOut();
         var settings = sampling.toSettings();
         try (Engine engine = Engine.open(model.toEngineOptions(ctx.value), Progress.forLoad(model.noProgress))) {
@@ -53,7 +49,10 @@ final class GenerateCommand implements Callable<Integer> {
             // a model without a tokenizer (driven by token ids) streams its ids
             var stream = engine.tokenizer() == null ? null : engine.textStream(promptIds);
             Generator.Result r = engine.generate(seq, promptIds, maxTokens, settings, id -> {
-                if (!json) { out.print(stream == null ? " " + id : stream.next(id)); out.flush(); }
+                if (!json) {
+                    out.print(stream == null ? " " + id : stream.next(id));
+                    if (out.checkError()) throw new StdoutClosedException(); // checkError flushes
+                }
             }, Progress.forPrefill(model.noProgress, promptIds.length));
             if (json) {
                 ObjectMapper om = new ObjectMapper();

@@ -35,6 +35,7 @@ final class InspectCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
+        if (at != null && at < 0) throw new IllegalArgumentException("--at must be >= 0");
         try (Engine engine = Engine.open(model.toEngineOptions(ctx.value), dev.fastdms.model.ProgressListener.NONE)) {
             ModelConfig c = engine.config();
             Map<GgmlType, long[]> byType = new TreeMap<>();
@@ -75,7 +76,7 @@ final class InspectCommand implements Callable<Integer> {
                     c.architecture(), c.dim(), c.layers(), c.heads(), c.kvHeads(), c.groupSize(), c.headDim(), c.ffnDim(), c.vocabSize());
             out.printf("context      %d; RoPE theta %.0f, %s%s; RMS eps %g%s%s%n", c.contextLength(), c.ropeTheta(),
                     c.ropeHalf() ? "rotate-half" : "adjacent pairs",
-                    c.ropeScaling() != null ? ", llama3 scaling x" + c.ropeScaling().factor() : engine.transformer().weights().ropeFreqFactors != null ? ", rope_freqs tensor" : "",
+                    c.ropeScaling() != null ? ", llama3 scaling x" + c.ropeScaling().factor() : engine.file().tensors().containsKey("rope_freqs.weight") ? ", rope_freqs tensor" : "",
                     c.rmsEps(), c.tiedEmbeddings() ? "; tied embeddings" : "", c.qkNorm() ? "; q/k RMSNorm" : "");
             out.printf("DMS          %s%n", c.dms() == null ? "none in the checkpoint (--kv-policy dms forces it)"
                     : "window " + c.dms().window() + ", alpha scale " + c.dms().alphaScale() + ", offset " + c.dms().alphaOffset());

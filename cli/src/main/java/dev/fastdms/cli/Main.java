@@ -20,19 +20,30 @@ public final class Main implements Runnable {
 
     /** Runs the CLI with the given streams (tests call this) and returns the exit code. */
     public static int run(String[] args, PrintWriter out, PrintWriter err) {
-        CommandLine cl = new CommandLine(new Main());
+        return execute(new CommandLine(new Main()), args, out, err);
+    }
+
+    /** Runs {@code cl} with this CLI's error handling: one line on stderr and the documented exit code. */
+    static int execute(CommandLine cl, String[] args, PrintWriter out, PrintWriter err) {
         cl.setOut(out);
         cl.setErr(err);
-        cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
-            err.println("fastdms: " + userMessage(ex));
-            if (Boolean.getBoolean("fastdms.debug")) ex.printStackTrace(err);
-            return exitCode(ex);
-        });
+        cl.setExecutionExceptionHandler((ex, cmd, parsed) -> fail(ex, err));
         cl.setParameterExceptionHandler((ex, a) -> {
             err.println("fastdms: " + ex.getMessage() + " (see fastdms " + commandName(ex.getCommandLine()) + "--help)");
             return 2;
         });
-        return cl.execute(args);
+        try {
+            return cl.execute(args);
+        } catch (Throwable t) { // picocli hands Errors (out of memory, stack overflow) on instead of to the handler
+            return fail(t, err);
+        }
+    }
+
+    private static int fail(Throwable ex, PrintWriter err) {
+        err.println("fastdms: " + userMessage(ex));
+        if (Boolean.getBoolean("fastdms.debug")) ex.printStackTrace(err);
+        err.flush();
+        return exitCode(ex);
     }
 
     private static String commandName(CommandLine cl) {
@@ -49,11 +60,15 @@ public final class Main implements Runnable {
         return m.replace('\n', ' ');
     }
 
+    /** Exit code when the JVM runs out of memory (heap, or an array larger than the VM allows). */
+    static final int OUT_OF_MEMORY = 6;
+
     static int exitCode(Throwable ex) {
         if (ex instanceof ModelFormatException) return 3;
         if (ex instanceof ContextOverflowException) return 4;
         if (ex instanceof dev.fastdms.cache.KvBudgetExceededException) return 5;
         if (ex instanceof IllegalArgumentException) return 2;
+        if (ex instanceof OutOfMemoryError) return OUT_OF_MEMORY;
         return 1;
     }
 

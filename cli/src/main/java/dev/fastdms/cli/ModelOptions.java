@@ -82,6 +82,9 @@ public final class ModelOptions {
         if (!Files.exists(m)) throw new IllegalArgumentException(m + ": no such model file or directory");
         if (ctx != null && ctx < 1) throw new IllegalArgumentException("--ctx must be positive");
         if (threads != null && threads < 1) throw new IllegalArgumentException("--threads must be positive");
+        // more threads than processors only slows every step down (and thousands flood the machine)
+        int cores = Runtime.getRuntime().availableProcessors();
+        if (threads != null && threads > cores) throw new IllegalArgumentException("--threads " + threads + " exceeds the " + cores + " available processors");
         if (!"jvm".equals(backend)) {
             if (!java.util.Set.of("opencl", "ptx", "spirv").contains(backend)) {
                 throw new IllegalArgumentException("unknown --backend " + backend + " (jvm, opencl, ptx or spirv)");
@@ -90,7 +93,8 @@ public final class ModelOptions {
         if (kvPolicy != null && !KvSettings.POLICIES.contains(kvPolicy)) {
             throw new IllegalArgumentException("unknown --kv-policy " + kvPolicy + " (" + String.join(", ", KvSettings.POLICIES) + ")");
         }
-        if (kvTargetCr != null && !(kvTargetCr >= 1)) throw new IllegalArgumentException("--kv-target-cr must be >= 1");
+        if (kvTargetCr != null && !(kvTargetCr >= 1 && kvTargetCr < Double.POSITIVE_INFINITY)) throw new IllegalArgumentException("--kv-target-cr must be a number >= 1");
+        if (kvTargetCr != null && kvTokens != null) throw new IllegalArgumentException("give --kv-target-cr or --kv-tokens, not both");
         if (kvTokens != null && kvTokens < 1) throw new IllegalArgumentException("--kv-tokens must be >= 1");
         if ((kvTargetCr != null || kvTokens != null) && (kvPolicy == null || KvSettings.policyKind(kvPolicy) == null)) {
             throw new IllegalArgumentException("--kv-target-cr and --kv-tokens go with a training-free --kv-policy (sink-window, knorm, tova, h2o, snapkv)");
@@ -104,6 +108,8 @@ public final class ModelOptions {
             };
         }
         if (dmsWindow != null && dmsWindow < 0) throw new IllegalArgumentException("--dms-window must be >= 0");
+        if (dmsAlphaScale != null && !Float.isFinite(dmsAlphaScale)) throw new IllegalArgumentException("--dms-alpha-scale must be a finite number");
+        if (dmsAlphaOffset != null && !Float.isFinite(dmsAlphaOffset)) throw new IllegalArgumentException("--dms-alpha-offset must be a finite number");
         if (device != null && device < 0) throw new IllegalArgumentException("--device must be >= 0");
         if (kvSlots != null && kvSlots < 1) throw new IllegalArgumentException("--kv-slots must be positive");
         if ("jvm".equals(backend) && (device != null || kvSlots != null)) {
@@ -122,11 +128,11 @@ public final class ModelOptions {
         if (t.endsWith("K")) mul = 1L << 10; else if (t.endsWith("M")) mul = 1L << 20; else if (t.endsWith("G")) mul = 1L << 30;
         if (mul > 1) t = t.substring(0, t.length() - 1);
         try {
-            double v = Double.parseDouble(t);
-            if (!(v > 0)) throw new NumberFormatException();
-            return (long) (v * mul);
+            double v = Double.parseDouble(t) * mul;
+            if (!(v >= 1 && v < Long.MAX_VALUE)) throw new NumberFormatException(); // 0.5 bytes would silently mean no budget
+            return (long) v;
         } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("bad --kv-budget " + s + " (bytes, e.g. 512M or 2G)");
+            throw new IllegalArgumentException("bad --kv-budget " + s + " (at least one byte, e.g. 512M or 2G)");
         }
     }
 

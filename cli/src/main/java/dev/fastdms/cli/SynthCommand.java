@@ -33,6 +33,7 @@ final class SynthCommand implements Callable<Integer> {
         SyntheticModel.Shape s = SyntheticModel.Shape.named(shape);
         GgmlType t = SyntheticModel.type(type);
         if (tokenizerJson != null && !Files.isRegularFile(tokenizerJson)) throw new IllegalArgumentException(tokenizerJson + ": no such file");
+        if (Files.isDirectory(output)) throw new IllegalArgumentException("-o " + output + " is a directory (give a file name, e.g. OUT.gguf)");
         Path parent = output.toAbsolutePath().getParent();
         if (parent != null && !Files.isDirectory(parent)) throw new IllegalArgumentException(parent + ": no such directory");
         long t0 = System.nanoTime();

@@ -51,8 +51,8 @@ class ChatTerminalTest {
     @AfterEach
     void kill() throws Exception { sh("tmux", "kill-session", "-t", session); }
 
-    @Test
-    void chatKeepsTheConversationInTheCache(@TempDir Path home) throws Exception {
+    /** Starts `fastdms chat ARGS` in a tmux session and waits for its banner. */
+    void startChat(Path home, String args) throws Exception {
         try {
             assertEquals(0, new ProcessBuilder("tmux", "-V").start().waitFor(), "tmux is required for this test");
         } catch (IOException e) {
@@ -60,12 +60,44 @@ class ChatTerminalTest {
         }
         String java = ProcessHandle.current().info().command().orElseThrow();
         Path script = home.resolve("chat.sh");
-        Files.writeString(script, "#!/bin/sh\nexec '" + java + "' --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED"
+        // the shell survives a Ctrl-C (a trap, not an ignore, so the JVM keeps the default) to report the exit code
+        Files.writeString(script, "#!/bin/sh\ntrap : INT\n'" + java + "' --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED"
                 + " -Duser.home='" + home + "' -Dfastdms.root='" + System.getProperty("fastdms.root") + "'"
-                + " -cp '" + System.getProperty("java.class.path") + "' dev.fastdms.cli.Main chat -n 40 --no-progress 2>&1\n");
+                + " -cp '" + System.getProperty("java.class.path") + "' dev.fastdms.cli.Main chat " + args + " --no-progress 2>&1\n"
+                + "echo \"[exit $?]\"; sleep 30\n");
         script.toFile().setExecutable(true);
         sh("tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "60", script.toString());
         waitFor(Pattern.compile("fastdms chat: .*plain format"), 1);
+    }
+
+    @Test
+    void ctrlCStopsTheAnswerAndKeepsTheConversation(@TempDir Path home) throws Exception {
+        startChat(home, "-n 480");
+        Pattern stats = Pattern.compile("\\[(\\d+) tokens, [\\d.]+ tok/s, cache (\\d+) tokens, CR [\\d.]+([^\\]]*)]");
+        keys("Once upon a time", "Enter");
+        // as soon as the answer starts streaming
+        long end = System.currentTimeMillis() + 30_000;
+        while (System.currentTimeMillis() < end && !screen().contains("> Once upon a time\n")) Thread.sleep(20);
+        keys("C-c");
+        String s = waitFor(Pattern.compile(stats.pattern() + "|\\[exit \\d+]"), 1);
+        assertFalse(s.contains("[exit "), "Ctrl-C ended the program:\n" + s);
+        Matcher m = stats.matcher(s);
+        assertTrue(m.find());
+        assertTrue(Integer.parseInt(m.group(1)) < 480 && m.group(3).contains("interrupted"), "the answer stopped early: " + m.group());
+        int cache = Integer.parseInt(m.group(2));
+        keys("The dog ran", "Enter");
+        s = waitFor(stats, 2);
+        m = stats.matcher(s);
+        m.find();
+        m.find();
+        assertTrue(Integer.parseInt(m.group(2)) > cache, "the next turn continues the conversation: " + m.group());
+        keys("/exit", "Enter");
+        waitFor(Pattern.compile("\\[exit 0]"), 1);
+    }
+
+    @Test
+    void chatKeepsTheConversationInTheCache(@TempDir Path home) throws Exception {
+        startChat(home, "-n 40");
 
         keys("/help", "Enter");
         waitFor(Pattern.compile("/reset\\s+forget the conversation"), 1);
@@ -96,9 +128,7 @@ class ChatTerminalTest {
         keys("Up");
         waitFor(Pattern.compile("> Once upon a time\\s*$", Pattern.MULTILINE), 1);
         keys("C-u", "/exit", "Enter");
-        long end = System.currentTimeMillis() + 20_000;
-        while (System.currentTimeMillis() < end && sh("tmux", "has-session", "-t", session).isEmpty()) Thread.sleep(200);
-        assertFalse(sh("tmux", "has-session", "-t", session).isEmpty(), "/exit ends the program");
+        waitFor(Pattern.compile("\\[exit 0]"), 1); // /exit ends the program
         assertTrue(Files.readString(home.resolve(".fastdms_history")).contains("Lily saw a big dog"), "history file written");
     }
 }

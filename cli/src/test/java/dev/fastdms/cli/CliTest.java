@@ -160,6 +160,8 @@ class CliTest {
             assertEquals(want.get("ppl_dms").asDouble(), got.get("ppl").asDouble(), 1e-4 * got.get("ppl").asDouble());
             assertEquals(want.get("ppl_full_cache").asDouble(), got.get("ppl_full").asDouble(), 1e-4 * got.get("ppl_full").asDouble());
             assertEquals(want.get("kld_full_to_dms").asDouble(), got.get("kld").asDouble(), 1e-4 * got.get("kld").asDouble());
+            // the number the user sees is the golden's: keys visible to the last query
+            assertEquals(want.get("compression_ratio").asDouble(), got.get("compression_ratio").asDouble(), 1e-12);
         }
         assertEquals(0.0, res.get(2).get("kld").asDouble(), 1e-12);
         assertEquals(1.0, res.get(2).get("token_match").asDouble());

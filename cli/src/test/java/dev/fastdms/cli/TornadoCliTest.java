@@ -58,4 +58,44 @@ class TornadoCliTest {
         for (int i = 0; i < 40; i++) assertEquals(golden.get(i).asInt(), o.get("ids").get(i).asInt(), "token " + i);
         assertTrue(o.get("kv_live").isArray(), "per-head live counts read back from the device: " + o);
     }
+
+    /** The CLI in a child JVM under TornadoVM: exit code, stdout, stderr. */
+    static String[] underTornado(Path argfile, Path root, String stdin, String... args) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "@" + argfile,
+                "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Dfastdms.root=" + root,
+                "-Duser.home=" + Files.createTempDirectory("fastdms-home"),
+                "-cp", System.getProperty("java.class.path"), "dev.fastdms.cli.Main"));
+        cmd.addAll(List.of(args));
+        Path errFile = Files.createTempFile("fastdms-err", ".txt");
+        Process p = new ProcessBuilder(cmd).redirectError(errFile.toFile()).start();
+        p.getOutputStream().write(stdin.getBytes());
+        p.getOutputStream().close();
+        String out = new String(p.getInputStream().readAllBytes());
+        assertTrue(p.waitFor(5, TimeUnit.MINUTES));
+        return new String[]{String.valueOf(p.exitValue()), out, Files.readString(errFile)};
+    }
+
+    @Test
+    void underTornadoVmChatResetInspectAndEvalBehaveAsOnTheJvm(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        if (BackendProvider.all().isEmpty()) return; // no TornadoVM backend in this build: covered by the test above
+        Path root = Path.of(System.getProperty("fastdms.root", "..")).toAbsolutePath().normalize();
+        Path argfile = root.resolve("tornado/target/tornado-argfile");
+        // /reset gives the device sequence slot back: the next conversation gets one
+        String[] chat = underTornado(argfile, root, "Once upon a time\n/reset\nOnce upon a time\n/exit\n", "chat", "--backend", "opencl", "-n", "20", "--no-progress");
+        assertEquals("0", chat[0], chat[1] + chat[2]);
+        assertEquals(2, java.util.regex.Pattern.compile("\\[20 tokens, ").matcher(chat[1]).results().count(), chat[1] + chat[2]);
+        assertFalse(chat[1].contains("slots are in use"), chat[1]);
+        String[] inspect = underTornado(argfile, root, "", "inspect", "--backend", "opencl");
+        assertEquals("0", inspect[0], inspect[2]);
+        assertTrue(inspect[1].contains("architecture llama"), inspect[1]);
+        // eval's CR on the device is the golden's, as the user reads it
+        JsonNode ref = new ObjectMapper().readTree(CliTest.asset("reference/stories260K_dms_reference.json").toFile());
+        Path ids = tmp.resolve("ids.json");
+        Files.writeString(ids, ref.get("input_ids").toString());
+        String[] eval = underTornado(argfile, root, "", "eval", "--backend", "opencl", "--token-ids", ids.toString(), "--kv-policy", "dms",
+                "--dms-window", "16", "--json", "--no-progress");
+        assertEquals("0", eval[0], eval[2]);
+        assertEquals(ref.get("cases").get(0).get("compression_ratio").asDouble(),
+                new ObjectMapper().readTree(eval[1]).get("results").get(0).get("compression_ratio").asDouble(), 1e-12);
+    }
 }

@@ -19,11 +19,20 @@ public final class ChatSession {
     public ChatSession(Engine engine, String system) {
         this.engine = engine;
         this.system = system;
+        ChatFormat f = engine.chatFormat();
+        int ctx = engine.config().contextLength();
+        // refused now rather than at the first message: no turn could ever fit
+        if (f != null && f.encodeStart(system).length >= ctx) {
+            throw new ContextOverflowException("the system prompt takes " + f.encodeStart(system).length + " tokens; the context is "
+                    + ctx + " (shorten --system or raise --ctx)");
+        }
         reset();
     }
 
-    /** Forgets the conversation (a new, empty cache). */
+    /** Forgets the conversation: the old cache is released (its budget bytes, a device's sequence slot) for a new one. */
     public void reset() {
+        if (seq != null) seq.kv().release();
+        seq = null; // if the new sequence cannot be made, no released one stays in use
         seq = engine.newSequence();
         unfed = -1;
         turns = 0;
@@ -46,8 +55,17 @@ public final class ChatSession {
     }
 
     public Generator.Result turn(String user, int maxTokens, Sampler.Settings settings, Generator.TokenSink sink) {
+        return turn(user, maxTokens, settings, sink, () -> false);
+    }
+
+    /**
+     * One exchange; {@code cancelled} ends the answer early (Ctrl-C), keeping what was said so far. A failure inside
+     * the forward pass (e.g. the KV budget) leaves the cache half-written: then only {@link #reset()} helps.
+     */
+    public Generator.Result turn(String user, int maxTokens, Sampler.Settings settings, Generator.TokenSink sink,
+                                 java.util.function.BooleanSupplier cancelled) {
         int[] prompt = turnTokens(user);
-        Generator.Result r = engine.generate(seq, prompt, maxTokens, settings, sink, ProgressListener.NONE);
+        Generator.Result r = engine.generate(seq, prompt, maxTokens, settings, sink, ProgressListener.NONE, cancelled);
         unfed = r.ids().length > 0 ? r.ids()[r.ids().length - 1] : -1;
         answerOpen = r.stopReason() != Generator.StopReason.STOP_TOKEN;
         turns++;

@@ -181,8 +181,14 @@ public final class Engine implements AutoCloseable {
 
     public Generator.Result generate(Sequence seq, int[] prompt, int maxNewTokens, Sampler.Settings settings,
                                      Generator.TokenSink sink, ProgressListener prefillProgress) {
+        return generate(seq, prompt, maxNewTokens, settings, sink, prefillProgress, () -> false);
+    }
+
+    /** As above, ending early (stop reason CANCELLED) once {@code cancelled} says so. */
+    public Generator.Result generate(Sequence seq, int[] prompt, int maxNewTokens, Sampler.Settings settings,
+                                     Generator.TokenSink sink, ProgressListener prefillProgress, java.util.function.BooleanSupplier cancelled) {
         IntPredicate stop = this::isStop;
-        return new Generator(forward).generate(seq, prompt, maxNewTokens, new Sampler(settings), stop, sink, prefillProgress);
+        return new Generator(forward).generate(seq, prompt, maxNewTokens, new Sampler(settings), stop, sink, prefillProgress, cancelled);
     }
 
     @Override

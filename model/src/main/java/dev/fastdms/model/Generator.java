@@ -12,7 +12,8 @@ public final class Generator {
     @FunctionalInterface
     public interface TokenSink { void accept(int token); }
 
-    public enum StopReason { STOP_TOKEN, MAX_TOKENS, CONTEXT_FULL }
+    /** CANCELLED: the caller's cancel flag was raised (a chat user pressed Ctrl-C). */
+    public enum StopReason { STOP_TOKEN, MAX_TOKENS, CONTEXT_FULL, CANCELLED }
 
     /**
      * @param promptIds      the prompt as fed (on top of the earlier context)
@@ -36,6 +37,12 @@ public final class Generator {
 
     public Result generate(Sequence seq, int[] prompt, int maxNewTokens, Sampler sampler, IntPredicate isStop, TokenSink sink,
                            ProgressListener prefillProgress) {
+        return generate(seq, prompt, maxNewTokens, sampler, isStop, sink, prefillProgress, () -> false);
+    }
+
+    /** As above; {@code cancelled} is polled before each decode step and ends generation (the cache stays usable). */
+    public Result generate(Sequence seq, int[] prompt, int maxNewTokens, Sampler sampler, IntPredicate isStop, TokenSink sink,
+                           ProgressListener prefillProgress, java.util.function.BooleanSupplier cancelled) {
         int ctx = model.config().contextLength();
         if (prompt.length == 0) throw new IllegalArgumentException("empty prompt");
         if (seq.position() + prompt.length > ctx) {
@@ -44,7 +51,9 @@ public final class Generator {
         }
         int vocab = model.config().vocabSize();
         float[] logits = new float[vocab];
-        int[] history = Arrays.copyOf(prompt, prompt.length + Math.max(0, maxNewTokens));
+        // buffers for what the context allows, not for -n: every generated token but the last takes a position
+        int room = Math.min(Math.max(0, maxNewTokens), ctx - seq.position() - prompt.length + 1);
+        int[] history = Arrays.copyOf(prompt, prompt.length + room);
         int historyLen = prompt.length;
         long t0 = System.nanoTime();
         prefillProgress.start("prefill", prompt.length);
@@ -55,7 +64,7 @@ public final class Generator {
         else prefillProgress.advance(prompt.length);
         prefillProgress.end();
         long t1 = System.nanoTime();
-        int[] out = new int[Math.max(0, maxNewTokens)];
+        int[] out = new int[room];
         int n = 0;
         StopReason reason = StopReason.MAX_TOKENS;
         int[] one = new int[1];
@@ -67,6 +76,7 @@ public final class Generator {
             if (isStop != null && isStop.test(next)) { reason = StopReason.STOP_TOKEN; break; }
             if (n == maxNewTokens) break;
             if (seq.position() >= ctx) { reason = StopReason.CONTEXT_FULL; break; }
+            if (cancelled.getAsBoolean()) { reason = StopReason.CANCELLED; break; }
             one[0] = next;
             picked = onDevice ? model.forwardArgmax(seq, one, 0, 1) : -1;
             if (picked < 0) model.forward(seq, one, 0, 1, logits, false);

@@ -15,8 +15,6 @@ import dev.fastdms.cache.KvDtype;
 public record KvSettings(KvDtype dtype, DmsConfig dms, EvictionPolicy.Spec policy, KvBudget budget) {
     public KvSettings(KvDtype dtype, DmsConfig dms) { this(dtype, dms, null, null); }
 
-    public static KvSettings full() { return new KvSettings(KvDtype.F32, null); }
-
     /** A short name: none, dms:w=..., knorm:cr=4, ... with the dtype. */
     public String describe() {
         String d = ",dtype=" + dtype.name().toLowerCase();

@@ -16,11 +16,12 @@ public final class Sampler {
         public static Settings greedy() { return new Settings(0f, 0, 1f, 0f, 1f, 64, 0L); }
 
         public Settings {
-            if (temperature < 0) throw new IllegalArgumentException("temperature must be >= 0");
-            if (topP <= 0 || topP > 1) throw new IllegalArgumentException("top-p must be in (0, 1]");
-            if (minP < 0 || minP >= 1) throw new IllegalArgumentException("min-p must be in [0, 1)");
+            // written so that NaN fails every test
+            if (!(temperature >= 0 && temperature < Float.POSITIVE_INFINITY)) throw new IllegalArgumentException("temperature must be a finite number >= 0");
+            if (!(topP > 0 && topP <= 1)) throw new IllegalArgumentException("top-p must be in (0, 1]");
+            if (!(minP >= 0 && minP < 1)) throw new IllegalArgumentException("min-p must be in [0, 1)");
             if (topK < 0) throw new IllegalArgumentException("top-k must be >= 0");
-            if (repetitionPenalty <= 0) throw new IllegalArgumentException("repetition penalty must be > 0");
+            if (!(repetitionPenalty > 0 && repetitionPenalty < Float.POSITIVE_INFINITY)) throw new IllegalArgumentException("repetition penalty must be a finite number > 0");
         }
     }
 

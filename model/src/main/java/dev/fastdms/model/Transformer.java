@@ -164,14 +164,12 @@ public final class Transformer implements ForwardPass {
                 if (s.policy == null || (i + 1 < n && rowSeq[i + 1] == s)) continue;
                 for (int g = 0; g < c.kvHeads(); g++) s.policy.enforce(s.cache.head(layer, g), rowPos[i] + 1, s.promptEnd);
             }
-            // Free now what no later query can see, so memory shrinks right after a prefill, not a step later.
+            // Free now what the step's last query could not see, so memory shrinks right after a prefill and the cache
+            // holds exactly that query's view (its CR is the one the golden files define; the next step frees the rest).
             for (int i = 0; i < n; i++) {
                 Sequence s = rowSeq[i];
                 if (s.dms == null || (i + 1 < n && rowSeq[i + 1] == s)) continue;
-                // Under the NVIDIA convention the last token's decision is still unknown: never reclaim past it.
-                boolean undecidedLast = s.dms.convention() == DmsConfig.Convention.NVIDIA && s.dms.window() == 0;
-                int next = undecidedLast ? rowPos[i] : rowPos[i] + 1;
-                for (int g = 0; g < c.kvHeads(); g++) s.cache.head(layer, g).reclaim(next);
+                for (int g = 0; g < c.kvHeads(); g++) s.cache.head(layer, g).reclaim(rowPos[i]);
             }
             w.wo[l].matmul(att, qDim, xb, dim, n, dim, qDim);
             for (int i = 0; i < n * dim; i++) x[i] += xb[i];

@@ -49,6 +49,13 @@ class DmsReferenceTest {
                 }
             }
             assertEquals(cs.get("compression_ratio").asDouble(), c.layers() * c.kvHeads() / invCr, 1e-9);
+            // the cache's own numbers: what it stores after the last step is what the last query saw
+            for (int h = 0; h < c.kvHeads(); h++) {
+                for (int l = 0; l < c.layers(); l++) {
+                    assertEquals(cs.get("retained_at_last_position").get(h).get(l).asInt(), s.kv().live(l, h), "live l" + l + " h" + h);
+                }
+            }
+            assertEquals(cs.get("compression_ratio").asDouble(), s.kv().compressionRatio(), 1e-12);
             double nllFull = 0, nllDms = 0, kld = 0;
             for (int i = 0; i < T - 1; i++) {
                 double[] pf = Evaluator.logSoftmax(full, i * V, V), pd = Evaluator.logSoftmax(logits, i * V, V);

@@ -432,8 +432,8 @@ public final class Kernels {
     }
 
     /**
-     * After attention: frees what no later query of the sequence can see, so the cache shrinks right after a prefill
-     * (under the NVIDIA convention with window 0 the last token's own decision is still to come).
+     * After attention: frees what the sequence's last query of the step could not see, so the cache shrinks right
+     * after a prefill and holds exactly that query's view (the CR the golden files define), as the JVM cache does.
      */
     public static void kvReclaim(KernelContext kc, IntArray step, IntArray cfg, IntArray ctrl, IntArray headState, IntArray slotMeta,
                                  IntArray ring, FloatArray kF, FloatArray vF, ByteArray kB, ByteArray vB, FloatArray kS, FloatArray vS) {
@@ -447,15 +447,15 @@ public final class Kernels {
         if (t + 1 < n && step.get(seqOff + t + 1) == seq) return; // not the sequence's last row
         int pb = Layout.paramOff(R) + seq * SLOT_PARAMS;
         if (step.get(pb + P_DMS) == 0) return;
-        int window = step.get(pb + P_WINDOW), nvidia = step.get(pb + P_NVIDIA);
+        int window = step.get(pb + P_WINDOW);
         int L = cfg.get(LAYERS), hd = cfg.get(HEAD_DIM), cap = cfg.get(SLOTS), ringN = cfg.get(RING);
         int kvType = cfg.get(KV_TYPE), blocks = cfg.get(KV_BLOCKS);
         int head = (seq * L + ctrl.get(LAYER)) * kvHeads + g;
         int pos = step.get(Layout.posOff(R) + t);
-        int next = pos + 1 - (nvidia == 1 ? 1 : 0) * (window == 0 ? 1 : 0);
         int live = headState.get(2 * head), pending = headState.get(2 * head + 1);
         int ringBase = head * ringN, slotBase = head * cap;
-        while (pending < pos + 1 && next - pending > window) {
+        // reclaim(pos): tokens whose window closed before the last query
+        while (pending < pos && pos - pending > window) {
             int s = ring.get(ringBase + pending % ringN);
             pending++;
             if (slotMeta.get(2 * (slotBase + s) + 1) == 1) {

@@ -46,6 +46,13 @@ public final class TornadoBackendProvider implements BackendProvider {
         var s = new TornadoForward.Settings(o.maxRows(), o.maxSequences(), o.kvSlotsPerHead(), Math.max(window, o.maxWindow()),
                 o.kv() == null ? KvDtype.F32 : o.kv().dtype(), false,
                 localSize(picked.getPhysicalDevice().getDeviceName()), Boolean.getBoolean("fastdms.tornado.profile"));
-        return new TornadoForward(backend, picked, config, weights, s);
+        TornadoForward f = new TornadoForward(backend, picked, config, weights, s);
+        // k-quants have no device kernels and are re-quantised to Q8_0: say so once, the device runs other numbers
+        String notes = f.weightNotes();
+        if (!notes.isBlank()) {
+            System.err.println("fastdms: " + notes.lines().count() + " weight tensors are converted for the device, e.g. "
+                    + notes.lines().findFirst().orElse(""));
+        }
+        return f;
     }
 }

@@ -137,7 +137,7 @@ public final class TornadoForward implements ForwardPass {
         for (int i = 0; i < rows * vocab; i++) out[outOff + i] = g.logits.get(from * vocab + i);
     }
 
-    /** Writes the rows into the step arrays, runs the graphs, advances the sequences, checks the device status. */
+    /** Writes the rows into the step arrays, runs the graphs, checks the device status, then advances the sequences. */
     private void step(Sequence[] seqs, int[] tokens, int n, int mode) {
         if (n < 1 || n > g.maxRows) throw new IllegalArgumentException("1.." + g.maxRows + " rows per step, got " + n);
         int R = g.maxRows;
@@ -175,13 +175,8 @@ public final class TornadoForward implements ForwardPass {
         g.step.set(LOGITS_MODE, mode);
         g.run();
         steps++;
-        for (int i = 0; i < n; i++) {
-            if (i + 1 < n && seqs[i + 1] == seqs[i]) continue;
-            int rows = 1;
-            for (int j = i - 1; j >= 0 && seqs[j] == seqs[i]; j--) rows++;
-            seqs[i].advance(rows);
-            ((DeviceCacheView) seqs[i].backendState()).stale = true;
-        }
+        // the device caches may have changed even when the step failed: read them back next time
+        for (int i = 0; i < n; i++) ((DeviceCacheView) seqs[i].backendState()).stale = true;
         if (g.status.get(STATUS_BAD_INPUT) != 0) throw new IllegalStateException("the device rejected the step's input (rows, token ids or DMS parameters)");
         if (g.status.get(STATUS_NAN) != 0) throw new IllegalStateException("the model produced NaN logits on the device");
         if (g.status.get(STATUS_FULL) != 0) {
@@ -190,6 +185,13 @@ public final class TornadoForward implements ForwardPass {
             int local = head % perSeq;
             throw new KvBudgetExceededException("the device KV cache is full: layer " + local / c.kvHeads() + " KV head " + local % c.kvHeads()
                     + " holds all " + g.slots + " slots (raise --kv-slots)");
+        }
+        // only a step the device accepted moves the sequences on
+        for (int i = 0; i < n; i++) {
+            if (i + 1 < n && seqs[i + 1] == seqs[i]) continue;
+            int rows = 1;
+            for (int j = i - 1; j >= 0 && seqs[j] == seqs[i]; j--) rows++;
+            seqs[i].advance(rows);
         }
         if (g.logDecisions) reportDecisions(seqs, n, pos);
     }

@@ -78,6 +78,7 @@ public final class GGUF implements AutoCloseable {
         Map<String, Object> md = new LinkedHashMap<>();
         for (long i = 0; i < kvCount; i++) {
             String key = string("metadata key");
+            if (md.containsKey(key)) throw bad("metadata key " + key + " appears twice");
             int typeId = i32("metadata type of " + key);
             ValueType type = ValueType.byId(typeId);
             if (type == null) throw bad("metadata " + key + " has unknown value type " + typeId);
@@ -176,7 +177,6 @@ public final class GGUF implements AutoCloseable {
     public ValueType elementType(String key) { return elementTypes.get(key); }
     public Map<String, RawTensor> tensors() { return tensors; }
     public long dataOffset() { return dataOffset; }
-    public long fileSize() { return file.byteSize(); }
 
     public RawTensor tensor(String name) {
         RawTensor t = tensors.get(name);

@@ -109,17 +109,19 @@ final class Llama2c {
         }
     }
 
-    /** tokenizer.bin, else a tok*.bin, in the checkpoint's folder. */
+    /** tokenizer.bin, else MODEL-tok*.bin (a tokenizer named after its checkpoint), else a tok*.bin, in the checkpoint's folder. */
     static Path findTokenizer(Path model) {
         Path dir = model.toAbsolutePath().getParent();
         if (dir == null) return null;
         Path std = dir.resolve("tokenizer.bin");
         if (Files.isRegularFile(std)) return std;
+        String name = model.getFileName().toString();
+        String own = (name.endsWith(".bin") ? name.substring(0, name.length() - 4) : name) + "-tok";
         try (Stream<Path> s = Files.list(dir)) {
             return s.filter(p -> {
                 String n = p.getFileName().toString();
-                return n.endsWith(".bin") && n.startsWith("tok") && !p.getFileName().equals(model.getFileName());
-            }).sorted().findFirst().orElse(null);
+                return n.endsWith(".bin") && (n.startsWith("tok") || n.startsWith(own)) && !n.equals(name);
+            }).sorted(java.util.Comparator.comparing((Path p) -> !p.getFileName().toString().startsWith(own)).thenComparing(p -> p)).findFirst().orElse(null);
         } catch (IOException e) {
             return null;
         }

@@ -110,6 +110,11 @@ public final class ModelLoader {
             check(mf, c.contextLength() <= 1 << 24, "absurd context length " + c.contextLength());
             check(mf, c.rmsEps() > 0 && c.rmsEps() < 1 && c.ropeTheta() > 0 && Float.isFinite(c.ropeTheta()),
                     "implausible rms_eps " + c.rmsEps() + " or rope theta " + c.ropeTheta());
+            ModelConfig.RopeScaling rs = c.ropeScaling();
+            // a factor of 0 divides every frequency by zero: the model would run and produce garbage
+            check(mf, rs == null || (rs.factor() > 0 && Float.isFinite(rs.factor()) && rs.lowFreqFactor() > 0
+                            && rs.highFreqFactor() > rs.lowFreqFactor() && Float.isFinite(rs.highFreqFactor()) && rs.originalContext() > 0),
+                    "implausible RoPE scaling " + rs);
             for (Map.Entry<String, RawTensor> e : mf.tensors().entrySet()) {
                 GgmlType t = e.getValue().type();
                 if (!t.supported()) throw new ModelFormatException(mf.path() + ": tensor " + e.getKey() + " has type " + t + ", which is not supported (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K are)");

@@ -10,6 +10,8 @@ import java.util.concurrent.locks.LockSupport;
  * of a decode step waiting). A decode step issues over a hundred short parallel loops, so dispatch
  * must cost microseconds: workers spin briefly for the next loop before parking (as llama.cpp's thread pool does),
  * and no work stealing or joins are involved (a ForkJoinPool adds compensation threads and wake-up latency here).
+ * Idle workers park without a timeout and a caller waiting for a slow worker parks too, so an idle or oversubscribed
+ * pool costs no CPU (spinning threads would steal the cores the working ones need).
  */
 public final class Parallel {
     @FunctionalInterface
@@ -29,6 +31,9 @@ public final class Parallel {
     }
 
     public static int threads() { return pool.size; }
+
+    /** How long a thread spins before parking: covers the gaps between the loops of one decode step. */
+    static final long SPIN_NANOS = 50_000;
 
     /** Chunks per thread in one loop. */
     static final int CHUNKS = 4;
@@ -57,6 +62,7 @@ public final class Parallel {
         volatile long generation;
         volatile boolean stop;
         volatile Throwable failure;
+        volatile Thread caller; // unparked by the worker that finishes last
         RangeBody body;
         int count, chunk;
 
@@ -80,6 +86,7 @@ public final class Parallel {
                 next.set(0);
                 failure = null; // before publishing: a fast worker may fail at once
                 remaining.set(workers.length);
+                caller = Thread.currentThread();
                 generation++; // publishes body, count, chunk
                 for (Worker w : workers) LockSupport.unpark(w);
                 Throwable f = null;
@@ -90,7 +97,11 @@ public final class Parallel {
                     next.set(n); // no more chunks for anyone
                 }
                 // the workers must be out of this loop before the next one reuses the fields, even after a failure
-                while (remaining.get() > 0) Thread.onSpinWait();
+                long spinUntil = System.nanoTime() + SPIN_NANOS;
+                while (remaining.get() > 0) {
+                    if (System.nanoTime() < spinUntil) Thread.onSpinWait();
+                    else LockSupport.park(this);
+                }
                 if (f == null) f = failure;
                 if (f instanceof RuntimeException re) throw re;
                 if (f instanceof Error e) throw e;
@@ -108,10 +119,10 @@ public final class Parallel {
         void loop(int share) {
             long seen = 0;
             while (!stop) {
-                long spinUntil = System.nanoTime() + 200_000; // 0.2 ms of spinning covers the gaps inside a step
+                long spinUntil = System.nanoTime() + SPIN_NANOS;
                 while (generation == seen && !stop) {
-                    if (System.nanoTime() > spinUntil) LockSupport.parkNanos(this, 1_000_000);
-                    else Thread.onSpinWait();
+                    if (System.nanoTime() < spinUntil) Thread.onSpinWait();
+                    else LockSupport.park(this); // the caller unparks every worker when it publishes a loop
                 }
                 if (stop) return;
                 seen = generation;
@@ -121,7 +132,7 @@ public final class Parallel {
                     failure = t; // rethrown by the caller
                     next.set(count); // no more chunks for anyone
                 } finally {
-                    remaining.decrementAndGet();
+                    if (remaining.decrementAndGet() == 0) LockSupport.unpark(caller);
                 }
             }
         }

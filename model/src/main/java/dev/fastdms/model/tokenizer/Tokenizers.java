@@ -60,6 +60,12 @@ public final class Tokenizers {
         int[] codes = md.get("tokenizer.ggml.token_type") instanceof int[] t ? t : null;
         if (codes != null && codes.length != tokens.length) throw new ModelFormatException(where + ": " + codes.length + " token types for " + tokens.length + " tokens");
         String template = md.get("tokenizer.chat_template") instanceof String s ? s : null;
+        for (String k : List.of("tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id")) {
+            // an id past the vocabulary would silently mean "no such token" (-1 says so on purpose)
+            if (md.get(k) instanceof Number n && n.longValue() != -1 && n.longValue() != 0xFFFFFFFFL && (n.longValue() < 0 || n.longValue() >= tokens.length)) {
+                throw new ModelFormatException(where + ": " + k + " " + n + " is outside the vocabulary of " + tokens.length + " tokens");
+            }
+        }
         Set<Integer> stops = new HashSet<>();
         for (String k : List.of("tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id")) {
             int id = intOr(md.get(k), -1);

@@ -281,6 +281,31 @@ class BadModelFilesTest {
         assertTrue(fails(write("model.safetensors", new byte[64])).contains("pass the model directory"));
     }
 
+    /** Values that used to load without a word and then misbehave: each is refused by name. */
+    @Test
+    void implausibleMetadataValues() throws Exception {
+        Path rope = tmp.resolve("rope0.gguf");
+        TinyGguf.writer(TinyGguf.llama()).put("llama.rope.scaling.type", "llama3").put("llama.rope.scaling.factor", 0f).write(rope);
+        assertTrue(fails(rope).contains("RoPE scaling"), fails(rope));
+
+        byte[] two = ggufBytes(TinyGguf.writer(TinyGguf.llama()).put("general.name1", "a").put("general.name2", "b"));
+        two[indexOf(two, "general.name2".getBytes()) + 12] = '1';
+        assertTrue(fails(write("dupkey.gguf", two)).contains("metadata key general.name1 appears twice"));
+
+        byte[] full = Files.readAllBytes(TestAssets.asset("models/stories260K/stories260K-f32.gguf"));
+        for (String key : new String[]{"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"}) {
+            byte[] b = full.clone();
+            int at = indexOf(b, key.getBytes()) + key.length();
+            assertEquals(4, ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).getInt(at), key + " is a u32");
+            ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).putInt(at + 4, 512); // the vocabulary is 0..511
+            Path p = write("tok.gguf", b);
+            try (ModelFile mf = ModelLoader.open(p)) {
+                ModelFormatException e = assertThrows(ModelFormatException.class, () -> dev.fastdms.model.tokenizer.Tokenizers.forModel(mf));
+                assertTrue(e.getMessage().contains(key + " 512 is outside the vocabulary of 512 tokens"), e.getMessage());
+            }
+        }
+    }
+
     static byte[] ggufBytes(GGUFWriter w) throws Exception {
         Path p = Files.createTempFile("w", ".gguf");
         try {

@@ -57,6 +57,50 @@ class ParallelTest {
         for (int i = 0; i < 100; i++) assertEquals(1, hits.get(i));
     }
 
+    /** Workers of {@code Parallel}'s current pool. */
+    static java.util.List<Thread> workers() {
+        return Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().startsWith("fastdms-worker-") && t.isAlive()).toList();
+    }
+
+    @Test
+    void idleWorkersBlockInsteadOfPolling() throws Exception {
+        Parallel.setThreads(3);
+        Parallel.forRange(1000, 1, (lo, hi) -> {});
+        var mx = java.lang.management.ManagementFactory.getThreadMXBean();
+        Thread.sleep(100); // past any brief spin (and the old pool's workers have exited)
+        java.util.List<Thread> ws = workers();
+        assertEquals(2, ws.size(), "workers of a 3-thread pool: " + ws);
+        long cpu0 = 0;
+        for (Thread w : ws) {
+            // parked without a timeout: nothing wakes them until the next loop
+            assertEquals(Thread.State.WAITING, w.getState(), w.getName());
+            cpu0 += mx.getThreadCpuTime(w.threadId());
+        }
+        Thread.sleep(500);
+        long cpu1 = 0;
+        for (Thread w : ws) cpu1 += mx.getThreadCpuTime(w.threadId());
+        assertTrue(cpu1 - cpu0 < 2_000_000, "idle workers used " + (cpu1 - cpu0) / 1000 + " us of CPU in 0.5 s");
+        // and they still wake up for the next loop
+        AtomicIntegerArray hits = new AtomicIntegerArray(1000);
+        Parallel.forRange(1000, 1, (lo, hi) -> { for (int i = lo; i < hi; i++) hits.incrementAndGet(i); });
+        for (int i = 0; i < 1000; i++) assertEquals(1, hits.get(i));
+    }
+
+    @Test
+    void theCallerBlocksWhileASlowWorkerFinishes() {
+        Parallel.setThreads(2);
+        var mx = java.lang.management.ManagementFactory.getThreadMXBean();
+        Thread caller = Thread.currentThread();
+        // two chunks: the caller's takes a moment, so the worker surely takes the other one and then sleeps
+        long cpu0 = mx.getCurrentThreadCpuTime(), t0 = System.nanoTime();
+        Parallel.forRange(2, 1, (lo, hi) -> {
+            try { Thread.sleep(Thread.currentThread() == caller ? 20 : 400); } catch (InterruptedException e) { throw new RuntimeException(e); }
+        });
+        long cpu = mx.getCurrentThreadCpuTime() - cpu0, wall = System.nanoTime() - t0;
+        assertTrue(wall >= 350_000_000L, "the worker's chunk ran: " + wall / 1_000_000 + " ms");
+        assertTrue(cpu < 100_000_000L, "the caller used " + cpu / 1_000_000 + " ms of CPU waiting " + wall / 1_000_000 + " ms");
+    }
+
     @Test
     void nestedLoopsRunInline() {
         Parallel.setThreads(2);
