@@ -16,7 +16,7 @@ public final class DevicesCommand implements Runnable {
     @Override
     public void run() {
         PrintWriter out = spec.commandLine().getOut();
-        out.printf("--backend jvm  the JVM (Vector API, %d threads)%n", Runtime.getRuntime().availableProcessors());
+        out.printf("--backend jvm  the JVM (Vector API, %d threads)%n", dev.fastdms.model.tensor.CpuCores.forThisProcess());
         List<BackendProvider> providers = BackendProvider.all();
         if (providers.isEmpty()) {
             out.println("TornadoVM backends (opencl, ptx, spirv): not in this build (install a TornadoVM SDK, run ./fastdms tornado-setup)");

@@ -18,7 +18,7 @@ public final class ModelOptions {
     @Option(names = "--tokenizer", paramLabel = "FILE", description = "Tokenizer file (tokenizer.json or llama2.c tokenizer .bin) when the model does not carry or sit beside one.")
     Path tokenizer;
 
-    @Option(names = "--threads", paramLabel = "N", description = "Worker threads (default: all cores).")
+    @Option(names = "--threads", paramLabel = "N", description = "Worker threads (default: one per physical core; at most the available processors).")
     Integer threads;
 
     @Option(names = "--backend", paramLabel = "NAME", defaultValue = "jvm", description = "jvm (default), opencl, ptx or spirv (TornadoVM).")

@@ -17,7 +17,7 @@ public final class Parallel {
     @FunctionalInterface
     public interface RangeBody { void run(int lo, int hi); }
 
-    private static volatile Pool pool = new Pool(Runtime.getRuntime().availableProcessors());
+    private static volatile Pool pool = new Pool(CpuCores.forThisProcess());
 
     private Parallel() {}
 
