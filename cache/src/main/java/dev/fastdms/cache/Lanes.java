@@ -16,12 +16,10 @@ import jdk.incubator.vector.VectorSpecies;
 public final class Lanes {
     /**
      * The widest float species the kernels use: 512 bits where the CPU has them (AVX-512: weight kernels that convert
-     * int8 to float keep more loads in flight and read ~1.4x faster per thread), else 256. {@code -Dfastdms.vector.bits=256}
-     * forces 256 for comparison.
+     * int8 to float keep more loads in flight and read faster per thread), else 256 (under {@code -XX:UseAVX=2} too).
      */
     public static final VectorSpecies<Float> WIDE =
-            FloatVector.SPECIES_PREFERRED.vectorBitSize() >= 512 && Integer.getInteger("fastdms.vector.bits", 512) >= 512
-                    ? FloatVector.SPECIES_512 : FloatVector.SPECIES_256;
+            FloatVector.SPECIES_PREFERRED.vectorBitSize() >= 512 ? FloatVector.SPECIES_512 : FloatVector.SPECIES_256;
 
     private static final VectorShuffle<Float> X4 = VectorShuffle.fromOp(FloatVector.SPECIES_256, i -> i ^ 4);
     private static final VectorShuffle<Float> X8 = VectorShuffle.fromOp(FloatVector.SPECIES_512, i -> i ^ 8);

@@ -34,7 +34,7 @@ public final class F16Tensor extends FloatTensor {
         FloatVector acc = FloatVector.zero(F), acc2 = acc; // two chains: one FMA per 8 weights is latency-bound
         int i = 0, touched = 0;
         for (; i + 16 <= n; i += 16) {
-            if (AHEAD > 0 && (i & 31) == 0) touched += touch(2 * (offset + i)); // see FloatTensor.AHEAD
+            if ((i & 31) == 0) touched += touch(2 * (offset + i)); // see FloatTensor.AHEAD
             // written out here, not in a helper: a separately compiled helper boxes its vector result (slow path)
             IntVector h = (IntVector) ShortVector.fromMemorySegment(S, data, 2 * (offset + i), ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.S2I, IntVector.SPECIES_256, 0);
             IntVector g = (IntVector) ShortVector.fromMemorySegment(S, data, 2 * (offset + i + 8), ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.S2I, IntVector.SPECIES_256, 0);

@@ -42,10 +42,9 @@ public abstract class FloatTensor {
     /**
      * Bytes ahead of the current position that the matvec kernels touch once per cache line (a plain load whose value
      * is unused): Java has no prefetch instruction, and the hardware prefetcher alone kept too few lines in flight for
-     * these compute-heavy loops (2 threads, AVX-512 Xeon: Q8_0 10.5-11.5 -> 13-13.8 GB/s from DRAM, BF16 10-11 ->
-     * 12.7-13.9). {@code -Dfastdms.ahead=0} turns it off.
+     * these compute-heavy loops (docs/perf.md has the measurements).
      */
-    static final long AHEAD = Long.getLong("fastdms.ahead", 8192);
+    static final long AHEAD = 8192;
     private static volatile int sink;
 
     /** Loads the byte {@link #AHEAD} bytes after {@code byteOffset} (clamped to the tensor), for {@link #keep}. */
@@ -133,7 +132,7 @@ public abstract class FloatTensor {
      */
     public void matmul(float[] x, int xStride, float[] out, int outStride, int batch, int rows, int cols) {
         if (batch == 1) { matvec(x, 0, out, 0, rows, cols); return; }
-        if (batch >= OuterGemm.MIN_BATCH && OuterGemm.ON) { OuterGemm.matmul(this, x, xStride, out, outStride, batch, rows, cols); return; }
+        if (batch >= OuterGemm.MIN_BATCH) { OuterGemm.matmul(this, x, xStride, out, outStride, batch, rows, cols); return; }
         if (hasFusedDot4()) { matmulRows(x, xStride, out, outStride, batch, rows, cols); return; }
         int tiles = (rows + TILE_ROWS - 1) / TILE_ROWS;
         Parallel.forRange(tiles, 1, (lo, hi) -> {

@@ -27,8 +27,6 @@ final class OuterGemm {
     static final int PANEL = 32;
     /** Batches from this size up take this path (measured: see {@link FloatTensor#matmul}). */
     static final int MIN_BATCH = 16;
-    /** {@code -Dfastdms.outer=false} keeps the dot-product kernels for every batch, to compare. */
-    static final boolean ON = Boolean.parseBoolean(System.getProperty("fastdms.outer", "true"));
 
     private OuterGemm() {}
 

@@ -53,7 +53,7 @@ public final class Q4_0Tensor extends FloatTensor {
         FloatVector acc0 = FloatVector.zero(FW), acc1 = acc0;
         int touched = 0;
         for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
-            if (AHEAD > 0 && (j & 127) == 0) touched += touch(blk); // 72 bytes per 128 weights; see FloatTensor.AHEAD
+            if ((j & 127) == 0) touched += touch(blk); // 72 bytes per 128 weights; see FloatTensor.AHEAD
             ByteVector q = ByteVector.fromMemorySegment(BW, data, blk + 2, ByteOrder.LITTLE_ENDIAN);
             FloatVector s = ((FloatVector) q.and(NIBBLE).sub(EIGHT).convertShape(VectorOperators.B2F, FW, 0)).mul(FloatVector.fromArray(FW, x, xOff + j));
             s = ((FloatVector) q.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and(NIBBLE).sub(EIGHT)
@@ -71,7 +71,7 @@ public final class Q4_0Tensor extends FloatTensor {
         FloatVector acc = FloatVector.zero(F);
         int touched = 0;
         for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
-            if (AHEAD > 0 && (j & 127) == 0) touched += touch(blk); // 72 bytes per 128 weights; see FloatTensor.AHEAD
+            if ((j & 127) == 0) touched += touch(blk); // 72 bytes per 128 weights; see FloatTensor.AHEAD
             // 8 bytes at a time: low nibbles are elements k..k+7, high nibbles k+16..k+23 (conversion written inline:
             // a helper returning vectors would be compiled apart and box them)
             // nibbles split on 32-bit lanes (x86 has no byte-lane shifts)

@@ -130,7 +130,7 @@ public final class Q4_KTensor extends FloatTensor {
             int h = g & 7;
             if (h == 0) { // a new super-block: its scales, and the min term from the input's sub-block sums
                 blk += BYTES;
-                if (AHEAD > 0) touched += touch(blk) + touch(blk + 64) + touch(blk + 128); // see FloatTensor.AHEAD
+                touched += touch(blk) + touch(blk + 64) + touch(blk + 128); // see FloatTensor.AHEAD
                 d = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk));
                 float dmin = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk + 2));
                 long lo = data.get(LONG_LE, blk + 4);
@@ -162,7 +162,7 @@ public final class Q4_KTensor extends FloatTensor {
         FloatVector acc = FloatVector.zero(F), accMin = acc;
         int touched = 0;
         for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
-            if (AHEAD > 0) touched += touch(blk) + touch(blk + 64) + touch(blk + 128); // see FloatTensor.AHEAD
+            touched += touch(blk) + touch(blk + 64) + touch(blk + 128); // see FloatTensor.AHEAD
             float d = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk)), dmin = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk + 2));
             // the 12 bytes of packed scales and mins read once as a long and an int, unpacked by shifts
             long lo = data.get(LONG_LE, blk + 4);

@@ -109,7 +109,7 @@ public final class Q6_KTensor extends FloatTensor {
                 blk += BYTES;
                 d = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk + 208));
             }
-            if (AHEAD > 0 && p == 0) touched += touch(blk + 64 * part); // see FloatTensor.AHEAD
+            if (p == 0) touched += touch(blk + 64 * part); // see FloatTensor.AHEAD
             long sc = blk + 192 + 8 * h + (part & 1) + 2 * p;
             ByteVector a = ByteVector.fromMemorySegment(BW, data, blk + 64 * h + l0 + 32 * p, ByteOrder.LITTLE_ENDIAN);
             ByteVector hb = ByteVector.fromMemorySegment(BW, data, blk + 128 + 32 * h + l0, ByteOrder.LITTLE_ENDIAN);

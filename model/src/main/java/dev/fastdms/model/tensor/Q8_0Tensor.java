@@ -51,7 +51,7 @@ public final class Q8_0Tensor extends FloatTensor {
         FloatVector acc = FloatVector.zero(FW);
         int touched = 0;
         for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
-            if (AHEAD > 0 && (j & 63) == 0) touched += touch(blk); // see FloatTensor.AHEAD
+            if ((j & 63) == 0) touched += touch(blk); // see FloatTensor.AHEAD
             FloatVector s = ((FloatVector) ByteVector.fromMemorySegment(BW, data, blk + 2, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2F, FW, 0)).mul(FloatVector.fromArray(FW, x, xOff + j));
             s = ((FloatVector) ByteVector.fromMemorySegment(BW, data, blk + 18, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2F, FW, 0)).fma(FloatVector.fromArray(FW, x, xOff + j + 16), s);
             acc = s.fma(FloatVector.broadcast(FW, Float.float16ToFloat(data.get(SHORT, blk))), acc);
@@ -65,7 +65,7 @@ public final class Q8_0Tensor extends FloatTensor {
         FloatVector acc = FloatVector.zero(F);
         int touched = 0;
         for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
-            if (AHEAD > 0 && (j & 63) == 0) touched += touch(blk); // see FloatTensor.AHEAD
+            if ((j & 63) == 0) touched += touch(blk); // see FloatTensor.AHEAD
             // the block's dot product in float lanes, then scaled once: 4 FMAs + 1 per 32 weights
             FloatVector s = ((FloatVector) ByteVector.fromMemorySegment(B8, data, blk + 2, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2F, F, 0)).mul(FloatVector.fromArray(F, x, xOff + j));
             s = ((FloatVector) ByteVector.fromMemorySegment(B8, data, blk + 10, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2F, F, 0)).fma(FloatVector.fromArray(F, x, xOff + j + 8), s);
