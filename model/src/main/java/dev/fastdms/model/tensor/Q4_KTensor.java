@@ -76,7 +76,9 @@ public final class Q4_KTensor extends FloatTensor {
 
     @Override
     public float dot(long offset, float[] x, int xOff, int n) {
-        return Q8_0Tensor.WIDE ? dot512(offset, prepare(x, xOff, n), n) : dot256(offset, x, xOff, n);
+        if (!Q8_0Tensor.WIDE) return dot256(offset, x, xOff, n);
+        float[] xp = prepare(x, xOff, n);
+        return dot512(offset, xp, n) - minTerm(offset, xp, n);
     }
 
     /** The input is rearranged once per product and shared by all rows. */
@@ -85,7 +87,7 @@ public final class Q4_KTensor extends FloatTensor {
 
     @Override
     protected float rowDot(long offset, float[] x, int xOff, float[] prepared, int n) {
-        return prepared != null ? dot512(offset, prepared, n) : dot(offset, x, xOff, n);
+        return prepared != null ? dot512(offset, prepared, n) - minTerm(offset, prepared, n) : dot(offset, x, xOff, n);
     }
 
     static final VectorSpecies<Float> FW = FloatVector.SPECIES_512;
@@ -114,47 +116,59 @@ public final class Q4_KTensor extends FloatTensor {
     }
 
     /**
-     * 16 bytes at a time on byte lanes: their low nibbles (16 values of sub-block 2c) and high nibbles (shifted on
-     * int lanes, then masked: x86 has no byte shift; 16 values of sub-block 2c+1) each widened once to 16 float
-     * lanes. Σ w·x over a sub-block = d*scale * Σ q·x - dmin*min * Σ x; the second term from the prepared sums.
-     * One flat loop over the 16-byte groups, x read linearly (a nested loop, or x indexed by sub-block position, kept
-     * range checks in the loop and ran at half the speed).
+     * Σ d*scale * q·x over the row (the min term is {@link #minTerm}). 16 bytes at a time on byte lanes: their low
+     * nibbles (16 values of sub-block 2c) and high nibbles (shifted on int lanes, then masked: x86 has no byte shift;
+     * 16 values of sub-block 2c+1) each widened once to 16 float lanes. Two such groups per step share their two
+     * sub-blocks' scales, applied once. One flat loop, x read linearly (a nested loop, or x indexed by sub-block
+     * position, kept range checks in the loop and ran at half the speed).
      */
     private float dot512(long offset, float[] xp, int n) {
         long blk = offset / BLOCK * BYTES - BYTES;
         FloatVector acc = FloatVector.zero(FW), acc2 = acc, acc3 = acc, acc4 = acc; // chains swapped each step (see Q4_0Tensor)
-        float mins = 0f, d = 0f;
+        float d = 0f;
         long scales = 0;
         int touched = 0;
-        for (int g = 0; g < n / 32; g++) {
+        for (int g = 0; g < n / 32; g += 2) { // two 16-byte groups per step: the same two sub-blocks, scaled once
             int h = g & 7;
-            if (h == 0) { // a new super-block: its scales, and the min term from the input's sub-block sums
+            if (h == 0) { // a new super-block and its scales
                 blk += BYTES;
                 touched += touch(blk) + touch(blk + 64) + touch(blk + 128); // see FloatTensor.AHEAD
                 d = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk));
-                float dmin = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk + 2));
-                long lo = data.get(LONG_LE, blk + 4);
-                int hi = data.get(INT_LE, blk + 12);
-                scales = scales(lo, hi);
-                long m = mins(lo, hi);
-                int s = n + g;
-                mins += dmin * ((((m & 0xFF) * xp[s] + (m >>> 8 & 0xFF) * xp[s + 1]) + ((m >>> 16 & 0xFF) * xp[s + 2] + (m >>> 24 & 0xFF) * xp[s + 3]))
-                        + (((m >>> 32 & 0xFF) * xp[s + 4] + (m >>> 40 & 0xFF) * xp[s + 5]) + ((m >>> 48 & 0xFF) * xp[s + 6] + (m >>> 56) * xp[s + 7])));
+                scales = scales(data.get(LONG_LE, blk + 4), data.get(INT_LE, blk + 12));
             }
-            int c2 = h & 6;
             ByteVector q = ByteVector.fromMemorySegment(BW, data, blk + 16 + 16 * h, ByteOrder.LITTLE_ENDIAN);
-            FloatVector xl = FloatVector.fromArray(FW, xp, 32 * g).mul(d * (int) (scales >>> (8 * c2) & 0xFF));
-            FloatVector xh = FloatVector.fromArray(FW, xp, 32 * g + 16).mul(d * (int) (scales >>> (8 * c2 + 8) & 0xFF));
-            FloatVector nextLo = ((FloatVector) q.and(NIBBLE).convertShape(VectorOperators.B2F, FW, 0)).fma(xl, acc2);
-            FloatVector nextHi = ((FloatVector) q.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and(NIBBLE)
-                    .convertShape(VectorOperators.B2F, FW, 0)).fma(xh, acc4);
+            ByteVector r = ByteVector.fromMemorySegment(BW, data, blk + 32 + 16 * h, ByteOrder.LITTLE_ENDIAN);
+            FloatVector pLo = ((FloatVector) q.and(NIBBLE).convertShape(VectorOperators.B2F, FW, 0)).mul(FloatVector.fromArray(FW, xp, 32 * g));
+            pLo = ((FloatVector) r.and(NIBBLE).convertShape(VectorOperators.B2F, FW, 0)).fma(FloatVector.fromArray(FW, xp, 32 * g + 32), pLo);
+            FloatVector pHi = ((FloatVector) q.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and(NIBBLE)
+                    .convertShape(VectorOperators.B2F, FW, 0)).mul(FloatVector.fromArray(FW, xp, 32 * g + 16));
+            pHi = ((FloatVector) r.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and(NIBBLE)
+                    .convertShape(VectorOperators.B2F, FW, 0)).fma(FloatVector.fromArray(FW, xp, 32 * g + 48), pHi);
+            FloatVector nextLo = pLo.fma(FloatVector.broadcast(FW, d * (int) (scales >>> (8 * h) & 0xFF)), acc2);
+            FloatVector nextHi = pHi.fma(FloatVector.broadcast(FW, d * (int) (scales >>> (8 * h + 8) & 0xFF)), acc4);
             acc2 = acc;
             acc = nextLo;
             acc4 = acc3;
             acc3 = nextHi;
         }
         keep(touched);
-        return Lanes.sum512(acc.add(acc2).add(acc3.add(acc4))) - mins;
+        return Lanes.sum512(acc.add(acc2).add(acc3.add(acc4)));
+    }
+
+    /**
+     * Σ over the row's sub-blocks of dmin * min * Σ x, from the prepared sums: a pass of its own over the super-block
+     * headers (the row is then in L1 for {@link #dot512}), which keeps the vector loop small enough for C2 to inline.
+     */
+    private float minTerm(long offset, float[] xp, int n) {
+        long blk = offset / BLOCK * BYTES;
+        float mins = 0f;
+        for (int s = n; s < n + n / 32; s += 8, blk += BYTES) {
+            float dmin = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk + 2));
+            long m = mins(data.get(LONG_LE, blk + 4), data.get(INT_LE, blk + 12));
+            mins += dmin * ((((m & 0xFF) * xp[s] + (m >>> 8 & 0xFF) * xp[s + 1]) + ((m >>> 16 & 0xFF) * xp[s + 2] + (m >>> 24 & 0xFF) * xp[s + 3]))
+                    + (((m >>> 32 & 0xFF) * xp[s + 4] + (m >>> 40 & 0xFF) * xp[s + 5]) + ((m >>> 48 & 0xFF) * xp[s + 6] + (m >>> 56) * xp[s + 7])));
+        }
+        return mins;
     }
 
     private float dot256(long offset, float[] x, int xOff, int n) {
