@@ -247,6 +247,12 @@ public final class Scheduler implements AutoCloseable {
             lock.lock();
             try { e = waiting.peekFirst(); } finally { lock.unlock(); }
             if (e == null) return;
+            if (e.req.maxTokens() == 0) {
+                lock.lock();
+                try { waiting.pollFirst(); } finally { lock.unlock(); }
+                finish(e, FinishReason.LENGTH, null);
+                continue;
+            }
             Sequence s = engine.newSequence();
             if (opts.forcedEvictFraction() >= 0) s.forceEvictFraction(opts.forcedEvictFraction());
             long need = ledger.growthBound(s, firstStepTokens(e, s)) + e.heldWhenPreempted;
@@ -306,27 +312,39 @@ public final class Scheduler implements AutoCloseable {
         }
     }
 
-    /** One chunk of the oldest sequence still reading its prompt (the whole rest under a training-free policy). */
+    /** Random fills (benchmarking) cost no forward pass, so an iteration fills up to this many chunks. */
+    private static final int RANDOM_FILL_CHUNKS = 256;
+
+    /**
+     * One chunk of the oldest sequence still reading its prompt (the whole rest under a training-free policy); with
+     * {@code randomFill}, up to {@link #RANDOM_FILL_CHUNKS} chunks, each checked against the budget like a real one.
+     */
     private void prefillStep() {
+        for (int i = 0; i < (opts.randomFill() ? RANDOM_FILL_CHUNKS : 1); i++) if (!prefillChunk()) return;
+    }
+
+    /** Feeds one prefill chunk; false when no sequence is reading its prompt. */
+    private boolean prefillChunk() {
         Entry e = null;
         for (Entry r : running) {
             int target = opts.randomFill() ? r.len - 1 : r.len;
             if (target - r.fed >= (opts.randomFill() ? 1 : 2) && (e == null || r.admitted < e.admitted)) e = r;
         }
-        if (e == null) return;
+        if (e == null) return false;
         int target = opts.randomFill() ? e.len - 1 : e.len;
         int chunk = e.seq.policy() != null ? target - e.fed : Math.min(opts.prefillChunk(), target - e.fed);
-        if (makeRoom(new ArrayList<>(List.of(e)), chunk).isEmpty()) return;
+        if (makeRoom(new ArrayList<>(List.of(e)), chunk).isEmpty()) return true;
         boolean last = e.fed + chunk == e.len;
         try {
             if (opts.randomFill()) e.seq.fillRandom(chunk, e.arrival * 1_000_003L + e.fed);
             else model.forward(e.seq, e.context, e.fed, chunk, last ? row : null, false);
         } catch (RuntimeException ex) {
             drop(e, FinishReason.ERROR, "the prefill step failed: " + ex.getMessage());
-            return;
+            return true;
         }
         e.fed += chunk;
         if (last) accept(e);
+        return true;
     }
 
     /**

@@ -137,6 +137,19 @@ class SchedulerTest {
     }
 
     @Test
+    void zeroTokensFinishesAtOnceWithLength() throws Exception {
+        try (Engine e = open(64L << 20, null, null)) {
+            Scheduler s = new Scheduler(e, Scheduler.Options.of(2, 2)).start();
+            Collector c = submit(s, e, new int[]{1, 5, 6}, 0);
+            Completion done = c.await();
+            assertEquals(FinishReason.LENGTH, done.reason());
+            assertEquals(0, done.completionTokens());
+            assertTrue(c.ids.isEmpty());
+            s.close();
+        }
+    }
+
+    @Test
     void cancelledRequestFreesItsMemoryAndOthersGoOn() throws Exception {
         try (Engine e = open(64L << 20, null, null)) {
             Scheduler s = new Scheduler(e, Scheduler.Options.of(4, 4)).start();
