@@ -26,7 +26,6 @@ public final class OpenAiServer implements AutoCloseable {
     /** Largest request body read (a bigger one is a 413): far above any prompt that fits a context. */
     public static final int MAX_BODY_BYTES = 4 << 20;
 
-    private final Engine engine;
     private final Scheduler scheduler;
     private final String modelId;
     private final ObjectMapper om = new ObjectMapper();
@@ -35,7 +34,6 @@ public final class OpenAiServer implements AutoCloseable {
     private volatile boolean closing;
 
     public OpenAiServer(Engine engine, Scheduler scheduler, String modelId, String host, int port) {
-        this.engine = engine;
         this.scheduler = scheduler;
         this.modelId = modelId;
         this.chat = new CompletionEndpoint(engine, scheduler, modelId, om, true);
