@@ -104,6 +104,13 @@ public final class CompactKvCache implements KvCacheView {
         return heads.length / sum;
     }
 
+    /** The most bytes that appending {@code tokens} more tokens can charge (see {@link HeadKv#growthBound}). */
+    public long growthBound(int tokens) {
+        long b = 0;
+        for (HeadKv h : heads) b += h.growthBound(tokens);
+        return b;
+    }
+
     /** Returns every head's blocks to the budget. */
     @Override
     public void release() {

@@ -251,6 +251,21 @@ public final class HeadKv {
         reserved += bytes;
     }
 
+    /**
+     * The most bytes that appending {@code tokens} more tokens can charge, ignoring reclaim (which only frees): whole
+     * blocks past the capacity and the pending ring grown with them or doubled. A scheduler checks it against the
+     * budget before a step, so the step never fails half-way.
+     */
+    public long growthBound(int tokens) {
+        int over = live + tokens - keys.capacity;
+        int blocks = over <= 0 ? 0 : (over + blockTokens - 1) / blockTokens;
+        long bytes = blocks * blockBytes();
+        int capacity = keys.capacity + blocks * blockTokens;
+        int ring = Math.max(pendingSlot.length, capacity);
+        while (ring < pendingCount + tokens) ring *= 2;
+        return bytes + 4L * (ring - pendingSlot.length);
+    }
+
     /** Gives this head's bytes back to the budget (the sequence is finished; the head must not be used again). */
     public void release() {
         if (budget != null) budget.release(reserved);
