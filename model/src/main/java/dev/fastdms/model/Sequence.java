@@ -41,6 +41,9 @@ public interface Sequence {
      */
     void forceEvictFraction(double fraction);
 
+    // The three defaults below keep callers written against the former Sequence class (the serving scheduler)
+    // compiling; new code tests for JvmSequence instead.
+
     /** The JVM cache; only {@link JvmSequence} has one. */
     default CompactKvCache cache() {
         throw new IllegalStateException("this sequence's KV cache lives on a device; use kv()");
