@@ -7,12 +7,11 @@ import java.util.Arrays;
  * still stored, in no particular position order, each with its position and eviction flag.
  *
  * <h2>The DMS rule</h2>
- * A key at position p is visible to a query at position q iff {@code p <= q} and ({@code q - p <= window} or p is not
- * flagged evicted). The flag for p arrives late ({@link #markEvicted}: under NVIDIA's convention token p+1 decides
- * for p; under FastDMS's token p decides for itself), so a flagged token stays visible for {@code window} more
- * queries ("delayed eviction"). Once no future query can see it ({@code nextQuery - p > window}), {@link #reclaim}
- * frees its slot. Tokens never flagged stay for ever. During a prefill many tokens are appended first and queries at
- * earlier positions then attend, each seeing exactly what the rule allows at its own position.
+ * The rule itself ({@link DmsStep#visible}, {@link DmsStep#windowClosed}) and the order of a step's flag, reclaim
+ * and append calls ({@link DmsStep#append}) are {@link DmsStep}'s; this class applies them to its slots. The flag for
+ * p arrives late ({@link #markEvicted}), so a flagged token stays visible for {@code window} more queries; once no
+ * future query can see it, {@link #reclaim} frees its slot. During a prefill many tokens are appended first and
+ * queries at earlier positions then attend, each seeing exactly what the rule allows at its own position.
  *
  * <h2>Compaction</h2>
  * A freed slot is filled by moving the last slot into it ("move-last-into-hole"), so the stored tokens always occupy
@@ -167,22 +166,21 @@ public final class HeadKv {
     /** Whether the token in {@code slot} is visible to a query at {@code q} (the DMS rule). */
     public boolean visible(int slot, int q) {
         checkSlot(slot);
-        int p = positions[slot / blockTokens][slot % blockTokens];
-        return p <= q && (q - p <= window || !evicted[slot / blockTokens][slot % blockTokens]);
+        return DmsStep.visible(positions[slot / blockTokens][slot % blockTokens], evicted[slot / blockTokens][slot % blockTokens], q, window);
     }
 
     /** True when every stored token is visible to a query at q, so attention can skip the per-slot test. */
     private boolean allVisible(int q) {
         // flagged tokens are all pending, i.e. at positions >= pendingStart
-        return q >= lastPos && (flagged == 0 || q - pendingStart <= window);
+        return q >= lastPos && (flagged == 0 || !DmsStep.windowClosed(pendingStart, q, window));
     }
 
     /**
-     * Frees the slots of flagged tokens that no query at {@code nextQuery} or later can see ({@code nextQuery - p >
-     * window}); those tokens, flagged or not, stop being pending. Call it with the position of the next query.
+     * Frees the slots of flagged tokens that no query at {@code nextQuery} or later can see
+     * ({@link DmsStep#windowClosed}); those tokens, flagged or not, stop being pending.
      */
     public void reclaim(int nextQuery) {
-        while (pendingCount > 0 && nextQuery - pendingStart > window) {
+        while (pendingCount > 0 && DmsStep.windowClosed(pendingStart, nextQuery, window)) {
             int slot = pendingSlot[pendingHead];
             pendingHead = pendingHead + 1 == pendingSlot.length ? 0 : pendingHead + 1;
             pendingCount--;
@@ -332,8 +330,7 @@ public final class HeadKv {
             boolean[] ev = evicted[pg];
             int rows = Math.min(blockTokens, n - s0);
             for (int r = 0; r < rows; r++) {
-                int p = pos[r];
-                if (p > q || (q - p > window && ev[r])) for (int h = 0; h < nQ; h++) sc[h * n + s0 + r] = Float.NEGATIVE_INFINITY;
+                if (!DmsStep.visible(pos[r], ev[r], q, window)) for (int h = 0; h < nQ; h++) sc[h * n + s0 + r] = Float.NEGATIVE_INFINITY;
             }
         }
     }

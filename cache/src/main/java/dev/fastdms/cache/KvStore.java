@@ -202,7 +202,7 @@ abstract sealed class KvStore permits KvStore.F32, KvStore.Half, KvStore.Fp8, Kv
     }
 
     /**
-     * int8 with one float scale per block of 32 values (absmax / 127, round to nearest), like ggml's Q8_0. A head
+     * int8 with one float scale per block of 32 values ({@link Q8Block}: ggml's Q8_0 rule, the scale kept as a float). A head
      * dimension that is not a multiple of 32 gets a single block per row.
      */
     static final class Q8 extends KvStore {
@@ -218,13 +218,7 @@ abstract sealed class KvStore permits KvStore.F32, KvStore.Half, KvStore.Fp8, Kv
             byte[] a = pages[slot / pageRows];
             float[] sc = scales[slot / pageRows];
             int r = slot % pageRows;
-            for (int b = 0; b < blocks; b++) {
-                float max = 0f;
-                for (int i = 0; i < block; i++) max = Math.max(max, Math.abs(src[off + b * block + i]));
-                float s = max / 127f, inv = s == 0f ? 0f : 1f / s;
-                sc[r * blocks + b] = s;
-                for (int i = 0; i < block; i++) a[r * dim + b * block + i] = (byte) Math.max(-127, Math.min(127, Math.round(src[off + b * block + i] * inv)));
-            }
+            for (int b = 0; b < blocks; b++) sc[r * blocks + b] = Q8Block.quantize(src, off + b * block, block, a, r * dim + b * block);
         }
 
         @Override

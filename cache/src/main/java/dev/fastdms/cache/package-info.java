@@ -22,17 +22,19 @@
  * by sequences, charged per block.</li>
  * <li>{@link dev.fastdms.cache.DmsConfig}: the DMS decision neuron and window; {@link dev.fastdms.cache.EvictionPolicy}:
  * training-free policies (sink-window, KNorm, TOVA, H2O, SnapKV) on the same storage.</li>
+ *
+ * <li>{@link dev.fastdms.cache.DmsStep}: the step protocol, written once (window, conventions, the order of flag,
+ * reclaim and append, the end-of-step reclaim to the last query's view); the JVM forward pass and the TornadoVM
+ * kernels (which mirror it) both follow it. {@link dev.fastdms.cache.Q8Block}: the Q8 rounding rule every Q8 writer
+ * uses.</li>
  * </ul>
  *
- * <h2>Call sequence of one decode step, per layer and KV head (one of the two markEvicted lines, by convention)</h2>
+ * <h2>One step, per layer and KV head</h2>
  * <pre>
- * head.markEvicted(pos - 1);        // NVIDIA convention: this token's decision is for the previous one
- * head.reclaim(pos);                // free what no query from pos on can see
- * head.append(pos, k, kOff, v, vOff);
- * head.markEvicted(pos);            // FastDMS convention: the token decides for itself
- * head.attend(q, qOff, group, pos, scale, out, outOff, scratch);
+ * for each row i of the sequence:  DmsStep.append(head, dms, evict[i], i == 0, pos[i], k, kOff, v, vOff);
+ * for each row i:                  head.attend(q, qOff, group, pos[i], scale, out, outOff, scratch);
+ * after the rows:                  DmsStep.endStep(head, dms, pos[last]);
  * </pre>
- * A prefill appends a chunk of tokens, then attends at each position of the chunk, then reclaims; the result is the
- * same as token-by-token decode.
+ * A decode step is one row; a prefill chunk many; the result is the same as token-by-token decode.
  */
 package dev.fastdms.cache;

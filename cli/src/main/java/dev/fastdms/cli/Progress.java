@@ -6,7 +6,7 @@ import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
 
-/** Progress bars on stderr (me.tongfei progressbar), shown only for work long enough to watch. */
+/** Progress bars on stderr (me.tongfei progressbar), shown on a terminal for work long enough to watch. */
 final class Progress implements ProgressListener {
     private final long minTotal;
     private ProgressBar bar;
@@ -24,7 +24,7 @@ final class Progress implements ProgressListener {
 
     @Override
     public void start(String task, long total) {
-        if (total < minTotal || System.console() == null && !Boolean.getBoolean("fastdms.progress")) return;
+        if (total < minTotal || System.console() == null) return;
         bar = new ProgressBarBuilder().setTaskName(task).setInitialMax(total).setStyle(ProgressBarStyle.ASCII)
                 .setConsumer(new ConsoleProgressBarConsumer(System.err)).setUpdateIntervalMillis(200).continuousUpdate().build();
     }

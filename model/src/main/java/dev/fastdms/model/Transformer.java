@@ -1,7 +1,7 @@
 package dev.fastdms.model;
 
 import dev.fastdms.cache.CompactKvCache;
-import dev.fastdms.cache.DmsConfig;
+import dev.fastdms.cache.DmsStep;
 import dev.fastdms.cache.EvictionPolicy;
 import dev.fastdms.cache.HeadKv;
 import dev.fastdms.cache.KvDtype;
@@ -30,7 +30,7 @@ public final class Transformer implements ForwardPass {
     private final float[] invFreq; // per rotation pair, after llama3 scaling
     // activations, [row][...]
     private final float[] x, xb, q, k, v, att, hb, hb2, ropeCos, ropeSin;
-    private final Sequence[] rowSeq;
+    private final JvmSequence[] rowSeq;
     private final int[] rowPos;
     private final ThreadLocal<float[]> scratch = ThreadLocal.withInitial(() -> new float[256]);
 
@@ -50,7 +50,7 @@ public final class Transformer implements ForwardPass {
         hb2 = new float[maxRows * c.ffnDim()];
         ropeCos = new float[maxRows * half];
         ropeSin = new float[maxRows * half];
-        rowSeq = new Sequence[maxRows];
+        rowSeq = new JvmSequence[maxRows];
         adapterIn = new float[c.dim()];
         rowPos = new int[maxRows];
     }
@@ -66,7 +66,7 @@ public final class Transformer implements ForwardPass {
         int window = kv.dms() == null ? 0 : kv.dms().window();
         CompactKvCache cache = new CompactKvCache(c.layers(), c.kvHeads(), c.headDim(), kv.dtype(), window,
                 CompactKvCache.DEFAULT_BLOCK_TOKENS, kv.budget());
-        return new Sequence(cache, kv.dms(), kv.policy() == null ? null : new EvictionPolicy(kv.policy()));
+        return new JvmSequence(cache, kv.dms(), kv.policy() == null ? null : new EvictionPolicy(kv.policy()));
     }
 
     /**
@@ -76,13 +76,14 @@ public final class Transformer implements ForwardPass {
      *               ([vocab]); may be null when no logits are wanted (prefill of a prompt prefix)
      */
     @Override
-    public void forward(Sequence s, int[] tokens, int off, int len, float[] logits, boolean allLogits, ProgressListener progress) {
-        checkContext(s, len);
+    public void forward(Sequence seq, int[] tokens, int off, int len, float[] logits, boolean allLogits, ProgressListener progress) {
+        checkContext(seq, len);
+        JvmSequence s = JvmSequence.of(seq);
         if (s.policy != null && s.promptEnd < 0) {
             s.promptEnd = s.position + len;
             for (int l = 0; l < c.layers(); l++) for (int g = 0; g < c.kvHeads(); g++) s.policy.prepare(s.cache.head(l, g), s.promptEnd);
         }
-        ForwardPass.super.forward(s, tokens, off, len, logits, allLogits, progress);
+        ForwardPass.super.forward(seq, tokens, off, len, logits, allLogits, progress);
     }
 
     /**
@@ -95,7 +96,7 @@ public final class Transformer implements ForwardPass {
         if (n > maxRows) throw new IllegalArgumentException("at most " + maxRows + " rows per step");
         int dim = c.dim(), hd = c.headDim(), half = hd / 2, qDim = c.qDim(), kvDim = c.kvDim(), ffn = c.ffnDim();
         for (int i = 0; i < n; i++) {
-            Sequence s = seqs[i];
+            JvmSequence s = JvmSequence.of(seqs[i]);
             if (s.position >= c.contextLength()) throw new ContextOverflowException("context overflow: position " + s.position + " reaches the context of " + c.contextLength());
             rowSeq[i] = s;
             rowPos[i] = s.position++;
@@ -129,19 +130,11 @@ public final class Transformer implements ForwardPass {
             dmsDecideAndZero(layer, n, false);
             // Cache writes happen in row order (positions must be appended in order per head).
             for (int i = 0; i < n; i++) {
-                Sequence s = rowSeq[i];
+                JvmSequence s = rowSeq[i];
                 boolean firstRowOfSeq = i == 0 || rowSeq[i - 1] != s;
                 for (int g = 0; g < c.kvHeads(); g++) {
-                    HeadKv head = s.cache.head(layer, g);
-                    boolean evict = s.dms != null && pendingEvict[i * c.kvHeads() + g];
-                    boolean nvidia = s.dms != null && s.dms.convention() == DmsConfig.Convention.NVIDIA;
-                    // NVIDIA convention: this token decides for the previous one, which is already stored.
-                    if (evict && nvidia && rowPos[i] > 0) head.markEvicted(rowPos[i] - 1);
-                    // Reclaim before this sequence's first query in the step (after the decision above, so a window
-                    // of 0 works): what that query cannot see, no later query can.
-                    if (firstRowOfSeq) head.reclaim(rowPos[i]);
-                    head.append(rowPos[i], k, i * kvDim + g * hd, v, i * kvDim + g * hd);
-                    if (evict && !nvidia) head.markEvicted(rowPos[i]);
+                    DmsStep.append(s.cache.head(layer, g), s.dms, pendingEvict[i * c.kvHeads() + g], firstRowOfSeq, rowPos[i],
+                            k, i * kvDim + g * hd, v, i * kvDim + g * hd);
                 }
             }
             int group = c.groupSize();
@@ -160,16 +153,14 @@ public final class Transformer implements ForwardPass {
             });
             // Training-free policies evict after the step, once per sequence.
             for (int i = 0; i < n; i++) {
-                Sequence s = rowSeq[i];
+                JvmSequence s = rowSeq[i];
                 if (s.policy == null || (i + 1 < n && rowSeq[i + 1] == s)) continue;
                 for (int g = 0; g < c.kvHeads(); g++) s.policy.enforce(s.cache.head(layer, g), rowPos[i] + 1, s.promptEnd);
             }
-            // Free now what the step's last query could not see, so memory shrinks right after a prefill and the cache
-            // holds exactly that query's view (its CR is the one the golden files define; the next step frees the rest).
             for (int i = 0; i < n; i++) {
-                Sequence s = rowSeq[i];
-                if (s.dms == null || (i + 1 < n && rowSeq[i + 1] == s)) continue;
-                for (int g = 0; g < c.kvHeads(); g++) s.cache.head(layer, g).reclaim(rowPos[i]);
+                JvmSequence s = rowSeq[i];
+                if (i + 1 < n && rowSeq[i + 1] == s) continue;
+                for (int g = 0; g < c.kvHeads(); g++) DmsStep.endStep(s.cache.head(layer, g), s.dms, rowPos[i]);
             }
             w.wo[l].matmul(att, qDim, xb, dim, n, dim, qDim);
             for (int i = 0; i < n * dim; i++) x[i] += xb[i];
@@ -215,7 +206,7 @@ public final class Transformer implements ForwardPass {
         if (pendingEvict.length < n * kvh) pendingEvict = new boolean[n * kvh];
         boolean adapter = w.dmsAlpha != null;
         for (int i = 0; i < n; i++) {
-            Sequence s = rowSeq[i];
+            JvmSequence s = rowSeq[i];
             if (s.dms == null) continue;
             if (adapter && beforeRope) rmsnorm(adapterIn, 0, x, i * dim, w.dmsAlphaNorm[layer], dim);
             for (int g = 0; g < kvh; g++) {
@@ -229,11 +220,9 @@ public final class Transformer implements ForwardPass {
                     } else {
                         evict = s.dms.evicts(q[idx]);
                     }
-                    if (s.forcedEvictFraction >= 0) {
-                        evict = s.forcedDecision(layer, g, s.dms.convention() == DmsConfig.Convention.NVIDIA ? rowPos[i] - 1 : rowPos[i]);
-                    }
+                    int decided = DmsStep.decidedPosition(s.dms, rowPos[i]);
+                    if (s.forcedEvictFraction >= 0) evict = DmsStep.forcedEviction(s.forcedEvictFraction, layer, g, decided);
                     pendingEvict[i * kvh + g] = evict;
-                    int decided = s.dms.convention() == DmsConfig.Convention.NVIDIA ? rowPos[i] - 1 : rowPos[i];
                     if (decided >= 0 && s.observer != null) s.observer.decided(layer, g, decided, evict);
                 }
                 if (!adapter) q[idx] = 0f;

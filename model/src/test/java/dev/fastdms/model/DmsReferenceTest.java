@@ -1,78 +1,17 @@
 package dev.fastdms.model;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.fastdms.cache.DmsConfig;
-import dev.fastdms.cache.KvDtype;
-import dev.fastdms.model.eval.Evaluator;
 import dev.fastdms.model.format.ModelFile;
+import dev.fastdms.model.format.ModelLoader;
 import org.junit.jupiter.api.Test;
 
-import static org.junit.jupiter.api.Assertions.*;
-
+/** The DMS golden on the JVM backend (the device runs the same {@link DmsGolden} in tornado's DmsOnDeviceTest). */
 class DmsReferenceTest {
     @Test
     void reproducesStories260KDmsGolden() throws Exception {
-        JsonNode ref = new ObjectMapper().readTree(TestAssets.asset("reference/stories260K_dms_reference.json").toFile());
-        ModelFile mf = dev.fastdms.model.format.ModelLoader.open(TestAssets.asset("models/stories260K/stories260K-f32.gguf"));
-        ModelConfig c = mf.config();
-                Transformer t = new Transformer(c, new Weights(mf), 64);
-        int[] ids = new int[ref.get("input_ids").size()];
-        for (int i = 0; i < ids.length; i++) ids[i] = ref.get("input_ids").get(i).asInt();
-        int T = ids.length, V = c.vocabSize();
-        float[] full = new float[T * V];
-        t.forward(t.newSequence(KvDtype.F32, null), ids, 0, T, full, true);
-        for (JsonNode cs : ref.get("cases")) {
-            JsonNode d = cs.get("dms");
-            DmsConfig dms = new DmsConfig(d.get("window").asInt(), (float) d.get("alpha_scale").asDouble(),
-                    (float) d.get("alpha_offset").asDouble(), DmsConfig.Convention.valueOf(d.get("convention").asText().toUpperCase()));
-            Sequence s = t.newSequence(KvDtype.F32, dms);
-            char[][][] flags = new char[c.layers()][c.kvHeads()][T];
-            for (char[][] a : flags) for (char[] b : a) java.util.Arrays.fill(b, '0');
-            s.setObserver((layer, head, pos, evict) -> flags[layer][head][pos] = evict ? '1' : '0');
-            float[] logits = new float[T * V];
-            t.forward(s, ids, 0, T, logits, true);
-            for (int l = 0; l < c.layers(); l++) {
-                for (int h = 0; h < c.kvHeads(); h++) {
-                    String want = cs.get("evict_flags").get(l).get(h).asText();
-                    assertEquals(want, new String(flags[l][h], 0, want.length()), "flags layer " + l + " head " + h);
-                }
-            }
-            for (int i = 0; i < T; i++) assertEquals(cs.get("argmax").get(i).asInt(), Sampler.argmax(logits, i * V, V), "argmax at " + i);
-            double invCr = 0;
-            for (int h = 0; h < c.kvHeads(); h++) {
-                for (int l = 0; l < c.layers(); l++) {
-                    int retained = 0;
-                    for (int p = 0; p < T; p++) if (T - 1 - p <= dms.window() || flags[l][h][p] == '0') retained++;
-                    assertEquals(cs.get("retained_at_last_position").get(h).get(l).asInt(), retained, "retained l" + l + " h" + h);
-                    invCr += retained / (double) T;
-                }
-            }
-            assertEquals(cs.get("compression_ratio").asDouble(), c.layers() * c.kvHeads() / invCr, 1e-9);
-            // the cache's own numbers: what it stores after the last step is what the last query saw
-            for (int h = 0; h < c.kvHeads(); h++) {
-                for (int l = 0; l < c.layers(); l++) {
-                    assertEquals(cs.get("retained_at_last_position").get(h).get(l).asInt(), s.kv().live(l, h), "live l" + l + " h" + h);
-                }
-            }
-            assertEquals(cs.get("compression_ratio").asDouble(), s.kv().compressionRatio(), 1e-12);
-            double nllFull = 0, nllDms = 0, kld = 0;
-            for (int i = 0; i < T - 1; i++) {
-                double[] pf = Evaluator.logSoftmax(full, i * V, V), pd = Evaluator.logSoftmax(logits, i * V, V);
-                nllFull -= pf[ids[i + 1]];
-                nllDms -= pd[ids[i + 1]];
-                for (int j = 0; j < V; j++) kld += Math.exp(pf[j]) * (pf[j] - pd[j]);
-            }
-            assertEquals(cs.get("ppl_full_cache").asDouble(), Math.exp(nllFull / (T - 1)), 1e-4 * cs.get("ppl_full_cache").asDouble());
-            assertEquals(cs.get("ppl_dms").asDouble(), Math.exp(nllDms / (T - 1)), 1e-4 * cs.get("ppl_dms").asDouble());
-            assertEquals(cs.get("kld_full_to_dms").asDouble(), kld / (T - 1), 1e-4 * cs.get("kld_full_to_dms").asDouble());
-            JsonNode probes = cs.get("probe_positions");
-            for (int k = 0; k < probes.size(); k++) {
-                int p = probes.get(k).asInt();
-                JsonNode want = cs.get("logits_at_probe_positions").get(k);
-                for (int j = 0; j < V; j++) assertEquals(want.get(j).asDouble(), logits[p * V + j], 1e-4, "logit " + j + " at " + p);
-            }
+        var ref = new ObjectMapper().readTree(TestAssets.asset("reference/stories260K_dms_reference.json").toFile());
+        try (ModelFile mf = ModelLoader.open(TestAssets.asset("models/stories260K/stories260K-f32.gguf"))) {
+            DmsGolden.assertReproduces(new Transformer(mf.config(), new Weights(mf), 64), ref, "jvm");
         }
     }
-
 }

@@ -23,13 +23,35 @@ import java.util.SplittableRandom;
 
 /**
  * Decode speed and KV memory on a TornadoVM device, dense vs DMS, beside the memory-bandwidth roofline:
- * {@code java @tornado-argfile -cp fastdms.jar dev.fastdms.tornado.DeviceBench MODEL [opencl|ptx] [device] [ctx,ctx] [c,c] [gen]}.
+ * {@code java @tornado-argfile -cp fastdms.jar dev.fastdms.tornado.DeviceBench MODEL [opencl|ptx] [device] [ctx,ctx]
+ * [c,c] [gen] [--kv dense|dms|both] [--rows N] [--local N] [--profile]}.
  * Each sequence is prefilled with ctx - gen random tokens, then all sequences decode {@code gen} tokens together
  * (greedy on the device). DMS rows use the benchmark's forced eviction (90% of tokens flagged, window 256; random
  * weights make no real decisions) and FP8 keys/values; dense rows keep F32 keys/values and never evict. The roofline
- * is (weight bytes + KV bytes read per step) / measured device bandwidth.
+ * is (weight bytes + KV bytes read per step) / measured device bandwidth. Options: which rows to run (default both),
+ * rows per prefill step (64), work-group size (128), and {@code --profile} for kernel time per decode step.
  */
 public final class DeviceBench {
+    /** The options after the positional arguments. */
+    record Options(String kv, int rows, int local, boolean profile) {
+        static Options parse(List<String> args) {
+            String kv = "both";
+            int rows = 64, local = 128;
+            boolean profile = false;
+            for (int i = 0; i < args.size(); i++) {
+                switch (args.get(i)) {
+                    case "--kv" -> kv = args.get(++i);
+                    case "--rows" -> rows = Integer.parseInt(args.get(++i));
+                    case "--local" -> local = Integer.parseInt(args.get(++i));
+                    case "--profile" -> profile = true;
+                    default -> throw new IllegalArgumentException("unknown option " + args.get(i) + " (--kv dense|dms|both, --rows N, --local N, --profile)");
+                }
+            }
+            if (!List.of("dense", "dms", "both").contains(kv)) throw new IllegalArgumentException("--kv dense|dms|both, got " + kv);
+            return new Options(kv, rows, local, profile);
+        }
+    }
+
     static void copy(KernelContext kc, FloatArray a, FloatArray b) {
         int i = kc.globalIdx;
         b.set(i, a.get(i));
@@ -55,14 +77,18 @@ public final class DeviceBench {
         }
     }
 
-    public static void main(String[] args) throws Exception {
+    public static void main(String[] all) throws Exception {
+        int split = 0;
+        while (split < all.length && !all[split].startsWith("--")) split++;
+        String[] args = java.util.Arrays.copyOf(all, split);
+        Options o = Options.parse(List.of(all).subList(split, all.length));
         Path model = Path.of(args[0]);
         String backend = args.length > 1 ? args[1] : "opencl";
         int device = args.length > 2 ? Integer.parseInt(args[2]) : 0;
         int[] ctxs = args.length > 3 ? ints(args[3]) : new int[]{1024, 8192};
         int[] batches = args.length > 4 ? ints(args[4]) : new int[]{1, 8};
         int gen = args.length > 5 ? Integer.parseInt(args[5]) : 32;
-        int rows = Integer.getInteger("fastdms.bench.rows", 64);
+        int rows = o.rows();
         double fraction = 0.9;
         int window = 256;
         double bw = bandwidth(backend, device);
@@ -76,15 +102,13 @@ public final class DeviceBench {
             for (int ctx : ctxs) {
                 ModelConfig c = c0.withContextLength(ctx);
                 for (int batch : batches) {
-                    String only = System.getProperty("fastdms.bench.kv", "both"); // dense, dms or both
                     for (boolean dms : new boolean[]{false, true}) {
-                        if (only.equals(dms ? "dense" : "dms")) continue;
+                        if (o.kv().equals(dms ? "dense" : "dms")) continue;
                         int slots = dms ? Math.min(ctx, (int) ((1 - fraction) * ctx * 1.3) + window + rows + 256) : ctx;
                         KvDtype kv = dms ? KvDtype.FP8_E4M3 : KvDtype.F32;
                         TornadoForward f = new TornadoForward(backend, Devices.pick(backend, device), c, w,
-                                new TornadoForward.Settings(rows, batch, slots, window, kv, false, Integer.getInteger("fastdms.bench.local", 128),
-                                        Boolean.getBoolean("fastdms.bench.profile")));
-                        run(f, c, ctx, batch, gen, dms ? new DmsConfig(window, 100f, 5f, DmsConfig.Convention.NVIDIA) : null, fraction, kv, bw);
+                                new TornadoForward.Settings(rows, batch, slots, window, kv, false, o.local(), o.profile()));
+                        run(f, c, ctx, batch, gen, dms ? new DmsConfig(window, 100f, 5f, DmsConfig.Convention.NVIDIA) : null, fraction, kv, bw, o.profile());
                         f.close();
                     }
                 }
@@ -92,7 +116,7 @@ public final class DeviceBench {
         }
     }
 
-    static void run(TornadoForward f, ModelConfig c, int ctx, int batch, int gen, DmsConfig dms, double fraction, KvDtype kv, double bw) {
+    static void run(TornadoForward f, ModelConfig c, int ctx, int batch, int gen, DmsConfig dms, double fraction, KvDtype kv, double bw, boolean profile) {
         SplittableRandom r = new SplittableRandom(42);
         List<Sequence> seqs = new ArrayList<>();
         int fill = ctx - gen;
@@ -113,7 +137,7 @@ public final class DeviceBench {
         long t1 = System.nanoTime();
         for (int s = 1; s < gen; s++) next = f.forwardRowsArgmax(rowSeqs, next, batch);
         double decode = (System.nanoTime() - t1) / 1e9;
-        if (Boolean.getBoolean("fastdms.bench.profile")) {
+        if (profile) {
             System.out.printf(Locale.ROOT, "  decode: %.2f ms per step wall, %.2f ms in kernels%n",
                     decode * 1e3 / (gen - 1), (f.kernelNanos() - k0) / 1e6 / (gen - 1));
         }

@@ -1,5 +1,6 @@
 package dev.fastdms.tornado;
 
+import dev.fastdms.cache.Q8Block;
 import dev.fastdms.model.ModelConfig;
 import dev.fastdms.model.Weights;
 import dev.fastdms.model.tensor.FloatTensor;
@@ -126,22 +127,21 @@ final class DeviceWeights {
         return new Matrix(Kind.F32, a, rows, cols);
     }
 
-    /** ggml's reference Q8_0: per block of 32, d = absmax / 127 stored as f16, q = round(x / d). */
-    private static Matrix requantizeQ8(FloatTensor[] layers, int rows, int cols) {
+    /** ggml's reference Q8_0 ({@link Q8Block}): per block of 32, the codes and d stored as f16. */
+    static Matrix requantizeQ8(FloatTensor[] layers, int rows, int cols) {
         long blocksPerRow = cols / 32;
         ByteArray a = new ByteArray(Math.toIntExact(layers.length * rows * blocksPerRow * 34));
         MemorySegment dst = a.getSegment();
         float[] row = new float[cols];
+        byte[] codes = new byte[32];
         long o = 0;
         for (FloatTensor l : layers) {
             for (int r = 0; r < rows; r++) {
                 l.copyTo((long) r * cols, row, 0, cols);
                 for (int b = 0; b < blocksPerRow; b++) {
-                    float max = 0f;
-                    for (int j = 0; j < 32; j++) max = Math.max(max, Math.abs(row[b * 32 + j]));
-                    float d = max / 127f, inv = d == 0f ? 0f : 1f / d;
+                    float d = Q8Block.quantize(row, b * 32, 32, codes, 0);
                     dst.set(ValueLayout.JAVA_SHORT_UNALIGNED, o, Float.floatToFloat16(d));
-                    for (int j = 0; j < 32; j++) dst.set(ValueLayout.JAVA_BYTE, o + 2 + j, (byte) Math.round(row[b * 32 + j] * inv));
+                    MemorySegment.copy(codes, 0, dst, ValueLayout.JAVA_BYTE, o + 2, 32);
                     o += 34;
                 }
             }

@@ -294,6 +294,7 @@ public final class Kernels {
      * a DMS sequence: the decision from its last channel before RoPE ({@code scale * q[d-1] - offset > 0}, or the
      * benchmark's forced hash), recorded in {@code flags[row][kvHead]}; that channel is zeroed before and after RoPE.
      * Then RoPE at the row's position (adjacent pairs, or halves for Hugging Face weights).
+     * Mirrors cache's DmsStep.decidedPosition and DmsStep.forcedEviction, and DmsConfig.evicts.
      */
     public static void dmsRope(KernelContext kc, FloatArray q, FloatArray k, FloatArray invFreq, IntArray step, FloatArray stepF,
                                IntArray cfg, IntArray ctrl, IntArray flags, ByteArray log) {
@@ -356,6 +357,7 @@ public final class Kernels {
      * the slots of flagged tokens that no query from here on can see are reclaimed (the last slot moves into the
      * hole, so live slots stay dense); then the row takes slot {@code live}. {@code ring} maps the positions still
      * inside the window to their slots. A full head sets {@code status} (the host stops with an error).
+     * Mirrors cache's DmsStep.append (with HeadKv.markEvicted, reclaim and removeSlot on the device's slot arrays).
      */
     public static void kvAppend(KernelContext kc, FloatArray k, FloatArray v, IntArray step, IntArray cfg, IntArray ctrl, IntArray flags,
                                 IntArray headState, IntArray slotMeta, IntArray ring, FloatArray kF, FloatArray vF, ByteArray kB,
@@ -434,6 +436,7 @@ public final class Kernels {
     /**
      * After attention: frees what the sequence's last query of the step could not see, so the cache shrinks right
      * after a prefill and holds exactly that query's view (the CR the golden files define), as the JVM cache does.
+     * Mirrors cache's DmsStep.endStep.
      */
     public static void kvReclaim(KernelContext kc, IntArray step, IntArray cfg, IntArray ctrl, IntArray headState, IntArray slotMeta,
                                  IntArray ring, FloatArray kF, FloatArray vF, ByteArray kB, ByteArray vB, FloatArray kS, FloatArray vS) {
@@ -494,18 +497,21 @@ public final class Kernels {
         }
     }
 
-    /** One row into Q8: int8 with one absmax/127 scale per block (32 values, or the row), rounded half up. */
+    /** One row into Q8: one scale per block (32 values, or the row). Mirrors cache's Q8Block.quantize. */
     static void quantizeQ8Row(FloatArray in, int src, ByteArray out, FloatArray sc, int blocks, int hd, int row) {
         int bl = hd / blocks;
         for (int b = 0; b < blocks; b++) {
             float max = 0f;
             for (int d = 0; d < bl; d++) max = TornadoMath.max(max, TornadoMath.abs(in.get(src + b * bl + d)));
-            float s = max / 127f;
-            float inv = s == 0f ? 0f : 1f / s;
+            // divisions in double: OpenCL's float division may be an ulp off, double's is exact and rounds to the same float
+            float s = (float) (max / 127.0);
+            float inv = s == 0f ? 0f : (float) (1.0 / s);
             sc.set(row * blocks + b, s);
             for (int d = 0; d < bl; d++) {
                 float x = in.get(src + b * bl + d) * inv;
-                out.set(row * hd + b * bl + d, (byte) ((int) TornadoMath.floor(x + 0.5f)));
+                // round half away from zero, in double where |x| + 0.5 is exact
+                int m = (int) TornadoMath.floor(TornadoMath.abs((double) x) + 0.5);
+                out.set(row * hd + b * bl + d, (byte) (x < 0f ? -m : m));
             }
         }
     }
@@ -541,7 +547,7 @@ public final class Kernels {
      * Partial attention of one (row, query head) over one split of {@link Layout#CHUNK} live slots of its KV head
      * (one work-group per split): scores of the visible slots (DMS: p <= q and (q - p <= window or not flagged)), their
      * max m, sum l of exp(s - m) and the exp-weighted value sum. {@link #attnCombine} merges the splits with the
-     * log-sum-exp rule. Keys and values are read in their stored type.
+     * log-sum-exp rule. Keys and values are read in their stored type. The visibility test mirrors cache's DmsStep.visible.
      */
     public static void attnPartial(KernelContext kc, FloatArray q, IntArray step, IntArray cfg, FloatArray cfgF, IntArray ctrl, IntArray headState,
                                    IntArray slotMeta, FloatArray kF, FloatArray vF, ByteArray kB, ByteArray vB, FloatArray kS, FloatArray vS,
@@ -570,7 +576,7 @@ public final class Kernels {
         for (int j = lid; j < cnt; j += wg) {
             int row = slotBase + j;
             int p = slotMeta.get(2 * row);
-            int visible = (p <= pos ? 1 : 0) & ((pos - p <= window ? 1 : 0) | (slotMeta.get(2 * row + 1) == 0 ? 1 : 0));
+            int visible = (p <= pos ? 1 : 0) & ((pos - p <= window ? 1 : 0) | (slotMeta.get(2 * row + 1) == 0 ? 1 : 0)); // DmsStep.visible
             sc[j] = Float.NEGATIVE_INFINITY;
             if (visible == 1) {
                 if (kvType == KV_F32) {

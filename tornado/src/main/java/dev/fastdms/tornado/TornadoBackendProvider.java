@@ -13,10 +13,8 @@ import java.util.List;
  * JVM started without TornadoVM and get a clear reason instead of a linkage error.
  */
 public final class TornadoBackendProvider implements BackendProvider {
-    /** Work-group size: 128 suits GPUs; CPUs (PoCL) prefer small groups. Override with -Dfastdms.tornado.local=N. */
+    /** Work-group size: 128 suits GPUs; CPUs (PoCL) prefer small groups (DeviceBench --local tries others). */
     static int localSize(String deviceName) {
-        String p = System.getProperty("fastdms.tornado.local");
-        if (p != null) return Integer.parseInt(p);
         String n = deviceName.toLowerCase();
         return n.contains("cpu") || n.contains("pthread") || n.contains("epyc") || n.contains("xeon") || n.contains("core") ? 16 : 128;
     }
@@ -45,7 +43,7 @@ public final class TornadoBackendProvider implements BackendProvider {
         int window = o.kv() != null && o.kv().dms() != null ? o.kv().dms().window() : 0;
         var s = new TornadoForward.Settings(o.maxRows(), o.maxSequences(), o.kvSlotsPerHead(), Math.max(window, o.maxWindow()),
                 o.kv() == null ? KvDtype.F32 : o.kv().dtype(), false,
-                localSize(picked.getPhysicalDevice().getDeviceName()), Boolean.getBoolean("fastdms.tornado.profile"));
+                localSize(picked.getPhysicalDevice().getDeviceName()), false);
         TornadoForward f = new TornadoForward(backend, picked, config, weights, s);
         // k-quants have no device kernels and are re-quantised to Q8_0: say so once, the device runs other numbers
         String notes = f.weightNotes();

@@ -1,6 +1,7 @@
 package dev.fastdms.tornado;
 
 import dev.fastdms.cache.DmsConfig;
+import dev.fastdms.cache.DmsStep;
 import dev.fastdms.cache.KvBudgetExceededException;
 import dev.fastdms.cache.KvCacheView;
 import dev.fastdms.cache.KvDtype;
@@ -29,7 +30,7 @@ public final class TornadoForward implements ForwardPass {
     private final ModelConfig c;
     private final ForwardGraphs g;
     private final Settings settings;
-    private final Sequence[] owner;
+    private final DeviceSequence[] owner;
     private final DeviceWeights weights;
     private long steps;
 
@@ -50,7 +51,7 @@ public final class TornadoForward implements ForwardPass {
         this.backend = backend;
         this.c = c;
         this.settings = s;
-        this.owner = new Sequence[s.maxSequences()];
+        this.owner = new DeviceSequence[s.maxSequences()];
         this.weights = new DeviceWeights(c, w);
         this.g = new ForwardGraphs(c, weights, Transformer.ropeInverseFrequencies(c, w.ropeFreqFactors), s.maxRows(), s.maxSequences(),
                 slots, Math.max(0, s.maxWindow()), kvType, s.recordDecisions(), device, s.localSize(), s.profile());
@@ -88,18 +89,18 @@ public final class TornadoForward implements ForwardPass {
         }
         if (slot < 0) throw new IllegalStateException("all " + owner.length + " device sequence slots are in use (release one first)");
         DeviceCacheView view = new DeviceCacheView(slot);
-        Sequence s = Sequence.onDevice(view, kv.dms(), view);
+        DeviceSequence s = new DeviceSequence(this, slot, kv.dms(), view);
         view.seq = s;
         owner[slot] = s;
         return s;
     }
 
-    private int slotOf(Sequence s) {
-        if (!(s.backendState() instanceof DeviceCacheView v) || v.owner() != this) {
+    private DeviceSequence own(Sequence s) {
+        if (!(s instanceof DeviceSequence d) || d.owner != this) {
             throw new IllegalArgumentException("this sequence does not belong to the " + backend + " backend");
         }
-        if (v.released) throw new IllegalStateException("this sequence's device cache was released");
-        return v.slot;
+        if (d.released) throw new IllegalStateException("this sequence's device cache was released");
+        return d;
     }
 
     @Override
@@ -143,12 +144,12 @@ public final class TornadoForward implements ForwardPass {
         int R = g.maxRows;
         int[] pos = new int[n];
         for (int i = 0; i < n; i++) {
-            Sequence s = seqs[i];
-            int slot = slotOf(s);
+            DeviceSequence s = own(seqs[i]);
+            int slot = s.slot;
             int p = s.position();
-            for (int j = i - 1; j >= 0 && seqs[j] == s; j--) p++;
-            if (i > 0 && seqs[i - 1] != s) {
-                for (int j = 0; j < i - 1; j++) if (seqs[j] == s) throw new IllegalArgumentException("rows of one sequence must be contiguous");
+            for (int j = i - 1; j >= 0 && seqs[j] == seqs[i]; j--) p++;
+            if (i > 0 && seqs[i - 1] != seqs[i]) {
+                for (int j = 0; j < i - 1; j++) if (seqs[j] == seqs[i]) throw new IllegalArgumentException("rows of one sequence must be contiguous");
             }
             if (p >= c.contextLength()) throw new ContextOverflowException("context overflow: position " + p + " reaches the context of " + c.contextLength());
             int tok = tokens[i];
@@ -176,7 +177,7 @@ public final class TornadoForward implements ForwardPass {
         g.run();
         steps++;
         // the device caches may have changed even when the step failed: read them back next time
-        for (int i = 0; i < n; i++) ((DeviceCacheView) seqs[i].backendState()).stale = true;
+        for (int i = 0; i < n; i++) ((DeviceSequence) seqs[i]).stale = true;
         if (g.status.get(STATUS_BAD_INPUT) != 0) throw new IllegalStateException("the device rejected the step's input (rows, token ids or DMS parameters)");
         if (g.status.get(STATUS_NAN) != 0) throw new IllegalStateException("the model produced NaN logits on the device");
         if (g.status.get(STATUS_FULL) != 0) {
@@ -191,7 +192,7 @@ public final class TornadoForward implements ForwardPass {
             if (i + 1 < n && seqs[i + 1] == seqs[i]) continue;
             int rows = 1;
             for (int j = i - 1; j >= 0 && seqs[j] == seqs[i]; j--) rows++;
-            seqs[i].advance(rows);
+            ((DeviceSequence) seqs[i]).advance(rows);
         }
         if (g.logDecisions) reportDecisions(seqs, n, pos);
     }
@@ -205,9 +206,9 @@ public final class TornadoForward implements ForwardPass {
         for (int i = 0; i < n; i++) {
             Sequence s = seqs[i];
             if (s.observer() == null || s.dms() == null) continue;
-            int decided = s.dms().convention() == DmsConfig.Convention.NVIDIA ? pos[i] - 1 : pos[i];
+            int decided = DmsStep.decidedPosition(s.dms(), pos[i]);
             if (decided < 0) continue;
-            int slot = slotOf(s);
+            int slot = own(s).slot;
             for (int l = 0; l < L; l++) {
                 for (int h = 0; h < kvh; h++) {
                     byte b = g.log.get(((slot * L + l) * kvh + h) * g.logCtx + decided);
@@ -223,12 +224,9 @@ public final class TornadoForward implements ForwardPass {
     /** A sequence's device cache as the engine reports it; live counts are read back from the device on demand. */
     private final class DeviceCacheView implements KvCacheView {
         final int slot;
-        Sequence seq;
-        boolean stale = true, released;
+        DeviceSequence seq;
 
         DeviceCacheView(int slot) { this.slot = slot; }
-
-        TornadoForward owner() { return TornadoForward.this; }
 
         @Override public int layers() { return c.layers(); }
         @Override public int kvHeads() { return c.kvHeads(); }
@@ -237,9 +235,9 @@ public final class TornadoForward implements ForwardPass {
         @Override
         public int live(int layer, int kvHead) {
             if (seq.position() == 0) return 0;
-            if (stale) {
+            if (seq.stale) {
                 g.fetchHeadState();
-                for (DeviceCacheView v : views()) if (v != null) v.stale = false;
+                for (DeviceSequence s : owner) if (s != null) s.stale = false;
             }
             return g.headState.get(2 * ((slot * c.layers() + layer) * c.kvHeads() + kvHead));
         }
@@ -247,19 +245,13 @@ public final class TornadoForward implements ForwardPass {
         @Override public long seenTokens() { return seq.position(); }
 
         /** The device memory this sequence's cache slot reserves (rows of --kv-slots per head, scales, metadata). */
-        @Override public long bytesAllocated() { return released ? 0 : g.kvBytesPerSequence(); }
+        @Override public long bytesAllocated() { return seq.released ? 0 : g.kvBytesPerSequence(); }
 
         @Override
         public void release() {
-            if (released) return;
-            released = true;
+            if (seq.released) return;
+            seq.released = true;
             owner[slot] = null;
         }
-    }
-
-    private DeviceCacheView[] views() {
-        DeviceCacheView[] v = new DeviceCacheView[owner.length];
-        for (int i = 0; i < owner.length; i++) v[i] = owner[i] == null ? null : (DeviceCacheView) owner[i].backendState();
-        return v;
     }
 }

@@ -1,91 +1,30 @@
 package dev.fastdms.tornado;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.fastdms.cache.DmsConfig;
 import dev.fastdms.cache.KvDtype;
-import dev.fastdms.model.ModelConfig;
-import dev.fastdms.model.Sampler;
-import dev.fastdms.model.Sequence;
+import dev.fastdms.model.DmsGolden;
 import dev.fastdms.model.Weights;
-import dev.fastdms.model.eval.Evaluator;
 import dev.fastdms.model.format.ModelFile;
 import dev.fastdms.model.format.ModelLoader;
 import org.junit.jupiter.api.Test;
 
-import static org.junit.jupiter.api.Assertions.*;
-
 /**
- * The DMS golden (stories260K_dms_reference.json) reproduced with decisions, eviction and compaction on the device:
- * every eviction flag, argmax at every position, retained counts and CR, ppl and KLD, probe logits; and the device's
- * own live counts after the pass.
+ * The DMS golden the JVM backend passes (model's {@link DmsGolden}) with decisions, eviction and compaction on the
+ * device, i.e. the kernels that mirror cache/'s DmsStep: every flag, argmax, retained counts, the device's own live
+ * counts and CR, ppl/KLD, probe logits.
  */
 class DmsOnDeviceTest {
     @Test
     void reproducesStories260KDmsGoldenOnTheDevice() throws Exception {
         JsonNode ref = Assets.json("reference/stories260K_dms_reference.json");
         try (ModelFile mf = ModelLoader.open(Assets.asset("models/stories260K/stories260K-f32.gguf"))) {
-            ModelConfig c = mf.config();
             int maxWindow = 0;
             for (JsonNode cs : ref.get("cases")) maxWindow = Math.max(maxWindow, cs.get("dms").get("window").asInt());
             // 16 rows per step: the 200-token prompt goes in 13 chunks, so eviction crosses chunk borders
-            TornadoForward dev = new TornadoForward("opencl", Devices.pick("opencl", 0), c, new Weights(mf),
-                    new TornadoForward.Settings(16, 2, 0, maxWindow, KvDtype.F32, true, 16, false));
-            int[] ids = Assets.ints(ref.get("input_ids"));
-            int T = ids.length, V = c.vocabSize();
-            float[] full = new float[T * V];
-            Sequence fs = dev.newSequence(KvDtype.F32, null);
-            dev.forward(fs, ids, 0, T, full, true);
-            fs.kv().release();
-            for (JsonNode cs : ref.get("cases")) {
-                JsonNode d = cs.get("dms");
-                DmsConfig dms = new DmsConfig(d.get("window").asInt(), (float) d.get("alpha_scale").asDouble(),
-                        (float) d.get("alpha_offset").asDouble(), DmsConfig.Convention.valueOf(d.get("convention").asText().toUpperCase()));
-                Sequence s = dev.newSequence(KvDtype.F32, dms);
-                char[][][] flags = new char[c.layers()][c.kvHeads()][T];
-                for (char[][] a : flags) for (char[] b : a) java.util.Arrays.fill(b, '0');
-                s.setObserver((layer, head, pos, evict) -> flags[layer][head][pos] = evict ? '1' : '0');
-                float[] logits = new float[T * V];
-                dev.forward(s, ids, 0, T, logits, true);
-                String tag = dms.convention() + " w=" + dms.window();
-                for (int l = 0; l < c.layers(); l++) {
-                    for (int h = 0; h < c.kvHeads(); h++) {
-                        String want = cs.get("evict_flags").get(l).get(h).asText();
-                        assertEquals(want, new String(flags[l][h], 0, want.length()), tag + " flags layer " + l + " head " + h);
-                    }
-                }
-                for (int i = 0; i < T; i++) assertEquals(cs.get("argmax").get(i).asInt(), Sampler.argmax(logits, i * V, V), tag + " argmax at " + i);
-                double invCr = 0;
-                for (int h = 0; h < c.kvHeads(); h++) {
-                    for (int l = 0; l < c.layers(); l++) {
-                        int retained = 0;
-                        for (int p = 0; p < T; p++) if (T - 1 - p <= dms.window() || flags[l][h][p] == '0') retained++;
-                        assertEquals(cs.get("retained_at_last_position").get(h).get(l).asInt(), retained, tag + " retained l" + l + " h" + h);
-                        // the device holds exactly what the last query saw
-                        assertEquals(retained, s.kv().live(l, h), tag + " slots the device holds, l" + l + " h" + h);
-                        invCr += retained / (double) T;
-                    }
-                }
-                assertEquals(cs.get("compression_ratio").asDouble(), c.layers() * c.kvHeads() / invCr, 1e-9);
-                assertEquals(cs.get("compression_ratio").asDouble(), s.kv().compressionRatio(), 1e-12);
-                double nllFull = 0, nllDms = 0, kld = 0;
-                for (int i = 0; i < T - 1; i++) {
-                    double[] pf = Evaluator.logSoftmax(full, i * V, V), pd = Evaluator.logSoftmax(logits, i * V, V);
-                    nllFull -= pf[ids[i + 1]];
-                    nllDms -= pd[ids[i + 1]];
-                    for (int j = 0; j < V; j++) kld += Math.exp(pf[j]) * (pf[j] - pd[j]);
-                }
-                assertEquals(cs.get("ppl_full_cache").asDouble(), Math.exp(nllFull / (T - 1)), 1e-4 * cs.get("ppl_full_cache").asDouble());
-                assertEquals(cs.get("ppl_dms").asDouble(), Math.exp(nllDms / (T - 1)), 1e-4 * cs.get("ppl_dms").asDouble());
-                assertEquals(cs.get("kld_full_to_dms").asDouble(), kld / (T - 1), 1e-4 * cs.get("kld_full_to_dms").asDouble());
-                JsonNode probes = cs.get("probe_positions");
-                for (int k = 0; k < probes.size(); k++) {
-                    int p = probes.get(k).asInt();
-                    JsonNode want = cs.get("logits_at_probe_positions").get(k);
-                    for (int j = 0; j < V; j++) assertEquals(want.get(j).asDouble(), logits[p * V + j], 1e-4, tag + " logit " + j + " at " + p);
-                }
-                s.kv().release();
+            try (TornadoForward dev = new TornadoForward("opencl", Devices.pick("opencl", 0), mf.config(), new Weights(mf),
+                    new TornadoForward.Settings(16, 2, 0, maxWindow, KvDtype.F32, true, 16, false))) {
+                DmsGolden.assertReproduces(dev, ref, "opencl");
             }
-            dev.close();
         }
     }
 }

@@ -195,4 +195,75 @@ class KernelsTest {
             for (int r = 0; r < rows; r++) assertEquals(want[r], out.get(r0 * rows + r), 1e-4 * (1 + Math.abs(want[r])), type + " row " + r0 + " out " + r);
         }
     }
+    /**
+     * The device cache's DMS kernels (kvAppend, kvReclaim) against the protocol they mirror, cache/'s DmsStep on a
+     * HeadKv: random steps of 1..4 rows with random decisions under both conventions; after every step each head holds
+     * the same positions with the same keys (so flags, reclaim and move-last-into-hole agree).
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(dev.fastdms.cache.DmsConfig.Convention.class)
+    void dmsKernelsMirrorTheCacheProtocol(dev.fastdms.cache.DmsConfig.Convention conv) {
+        int kvHeads = 2, hd = 4, slots = 64, window = 3, ringN = window + R + 1, T = 48;
+        var dms = new dev.fastdms.cache.DmsConfig(window, 1f, 0f, conv);
+        IntArray cfg = new IntArray(CFG_SIZE);
+        cfg.set(KV_DIM, kvHeads * hd); cfg.set(HEAD_DIM, hd); cfg.set(KV_HEADS, kvHeads); cfg.set(LAYERS, 1); cfg.set(MAX_ROWS, R);
+        cfg.set(SLOTS, slots); cfg.set(RING, ringN); cfg.set(KV_TYPE, KV_F32); cfg.set(MAX_SEQS, SEQS); cfg.set(KV_BLOCKS, 1);
+        IntArray step = step(0, LOGITS_NONE), ctrl = new IntArray(CTRL_SIZE), flags = new IntArray(R * kvHeads), status = new IntArray(STATUS_SIZE);
+        int pb = Layout.paramOff(R); // sequence slot 0
+        step.set(pb + P_DMS, 1); step.set(pb + P_WINDOW, window); step.set(pb + P_NVIDIA, conv == dev.fastdms.cache.DmsConfig.Convention.NVIDIA ? 1 : 0);
+        int headsAll = SEQS * kvHeads;
+        IntArray headState = new IntArray(2 * headsAll), slotMeta = new IntArray(2 * headsAll * slots), ring = new IntArray(headsAll * ringN);
+        FloatArray k = new FloatArray(R * kvHeads * hd), v = new FloatArray(R * kvHeads * hd);
+        FloatArray kF = new FloatArray(headsAll * slots * hd), vF = new FloatArray(headsAll * slots * hd);
+        ByteArray b1 = new ByteArray(1), b2 = new ByteArray(1);
+        FloatArray lut = DeviceWeights.lookupTables(), s1 = new FloatArray(1), s2 = new FloatArray(1);
+        KernelContext kc = new KernelContext();
+        TaskGraph g = new TaskGraph("m").transferToDevice(DataTransferMode.FIRST_EXECUTION, cfg, ctrl, status, headState, slotMeta, ring, kF, vF, b1, b2, s1, s2, lut)
+                .transferToDevice(DataTransferMode.EVERY_EXECUTION, step, flags, k, v)
+                .task("append", Kernels::kvAppend, kc, k, v, step, cfg, ctrl, flags, headState, slotMeta, ring, kF, vF, b1, b2, s1, s2, lut, status)
+                .task("reclaim", Kernels::kvReclaim, kc, step, cfg, ctrl, headState, slotMeta, ring, kF, vF, b1, b2, s1, s2)
+                .transferToHost(DataTransferMode.EVERY_EXECUTION, headState, slotMeta, kF, status);
+        GridScheduler gs = new GridScheduler();
+        for (String t : new String[]{"m.append", "m.reclaim"}) { WorkerGrid1D flat = new WorkerGrid1D(WG); flat.setLocalWork(WG, 1, 1); gs.addWorkerGrid(t, flat); }
+        dev.fastdms.cache.HeadKv[] ref = new dev.fastdms.cache.HeadKv[kvHeads];
+        for (int h = 0; h < kvHeads; h++) ref[h] = new dev.fastdms.cache.HeadKv(hd, 8, window);
+        float[] kh = new float[R * kvHeads * hd];
+        try (TornadoExecutionPlan p = new TornadoExecutionPlan(g.snapshot())) {
+            p.withGridScheduler(gs);
+            for (int pos = 0; pos < T; ) {
+                int n = Math.min(T - pos, 1 + rnd.nextInt(R));
+                step.set(N_ROWS, n);
+                for (int t = 0; t < n; t++) {
+                    step.set(Layout.seqOff(R) + t, 0);
+                    step.set(Layout.posOff(R) + t, pos + t);
+                    for (int h = 0; h < kvHeads; h++) {
+                        flags.set(t * kvHeads + h, rnd.nextInt(3) > 0 ? 1 : 0);
+                        for (int d = 0; d < hd; d++) { kh[(t * kvHeads + h) * hd + d] = (float) rnd.nextGaussian(); k.set((t * kvHeads + h) * hd + d, kh[(t * kvHeads + h) * hd + d]); }
+                    }
+                }
+                p.execute();
+                for (int h = 0; h < kvHeads; h++) {
+                    for (int t = 0; t < n; t++) {
+                        dev.fastdms.cache.DmsStep.append(ref[h], dms, flags.get(t * kvHeads + h) == 1, t == 0, pos + t, kh, (t * kvHeads + h) * hd, kh, 0);
+                    }
+                    dev.fastdms.cache.DmsStep.endStep(ref[h], dms, pos + n - 1);
+                }
+                pos += n;
+                assertEquals(0, status.get(STATUS_FULL));
+                for (int h = 0; h < kvHeads; h++) {
+                    String at = conv + " step ending at " + (pos - 1) + ", head " + h;
+                    int live = headState.get(2 * h);
+                    assertEquals(ref[h].live(), live, at + ": live slots");
+                    java.util.Map<Integer, Float> want = new java.util.HashMap<>(), got = new java.util.HashMap<>();
+                    float[] key = new float[hd];
+                    for (int sl = 0; sl < live; sl++) {
+                        ref[h].readKey(sl, key, 0);
+                        want.put(ref[h].position(sl), key[0]);
+                        got.put(slotMeta.get(2 * (h * slots + sl)), kF.get((h * slots + sl) * hd));
+                    }
+                    assertEquals(want, got, at + ": positions held and their keys");
+                }
+            }
+        } catch (Exception e) { throw new RuntimeException(e); }
+    }
 }

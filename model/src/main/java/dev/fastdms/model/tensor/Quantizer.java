@@ -1,5 +1,7 @@
 package dev.fastdms.model.tensor;
 
+import dev.fastdms.cache.Q8Block;
+
 /**
  * Float to stored-type conversions (tests, synthetic models, writers), rounding as ggml's reference quantisers do.
  * Outputs are little-endian bytes in the GGUF block layouts read by the tensor classes.
@@ -32,17 +34,11 @@ public final class Quantizer {
         return out;
     }
 
-    /** Q8_0: per block of 32, d = absmax / 127 (stored as f16), q = round(x / d) half away from zero. */
+    /** Q8_0: per block of 32, {@link Q8Block}'s codes and its scale d stored as f16. */
     public static byte[] toQ8_0(float[] x) {
         checkBlocks(x.length);
         byte[] out = new byte[x.length / 32 * 34];
-        for (int b = 0, o = 0; b < x.length; b += 32, o += 34) {
-            float amax = 0f;
-            for (int j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[b + j]));
-            float d = amax / 127f, id = d != 0f ? 1f / d : 0f;
-            putShort(out, o, toF16(d));
-            for (int j = 0; j < 32; j++) out[o + 2 + j] = (byte) roundHalfAway(x[b + j] * id);
-        }
+        for (int b = 0, o = 0; b < x.length; b += 32, o += 34) putShort(out, o, toF16(Q8Block.quantize(x, b, 32, out, o + 2)));
         return out;
     }
 
@@ -68,8 +64,6 @@ public final class Quantizer {
         }
         return out;
     }
-
-    private static int roundHalfAway(float v) { return (int) (v < 0 ? -Math.floor(0.5 - v) : Math.floor(v + 0.5)); } // C roundf; exact in double
 
     private static void checkBlocks(int n) {
         if (n % 32 != 0) throw new IllegalArgumentException(n + " values is not a whole number of 32-value blocks");

@@ -126,4 +126,19 @@ class QuantizerTest {
         }
         assertThrows(IllegalArgumentException.class, () -> Quantizer.toQ8_0(new float[33]));
     }
+    @Test
+    void q8_0IsTheCacheModulesQ8RuleWithAnF16Scale() {
+        float[] x = new float[64];
+        SplittableRandom r = new SplittableRandom(9);
+        for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+        x[0] = 127f; x[1] = -2.5f; x[2] = 0.49999997f; // d = 1 in block 0: exact ties and a near-half
+        byte[] b = Quantizer.toQ8_0(x), q = new byte[32];
+        for (int k = 0; k < 2; k++) {
+            float d = dev.fastdms.cache.Q8Block.quantize(x, 32 * k, 32, q, 0);
+            assertEquals(Quantizer.toF16(d), (short) ((b[34 * k] & 0xFF) | (b[34 * k + 1] << 8)));
+            for (int i = 0; i < 32; i++) assertEquals(q[i], b[34 * k + 2 + i], "block " + k + " value " + i);
+        }
+        assertEquals(-3, b[3], "half away from zero");
+        assertEquals(0, b[4]);
+    }
 }
