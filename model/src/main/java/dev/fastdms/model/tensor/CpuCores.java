@@ -22,6 +22,15 @@ public final class CpuCores {
         return Math.max(1, Math.min(available, (int) ((long) available * counts[1] / counts[0])));
     }
 
+    /** The CPU's vendor string as /proc/cpuinfo gives it (e.g. GenuineIntel, AuthenticAMD), or "" when unknown. */
+    public static String vendor() {
+        try (var lines = Files.lines(Path.of("/proc/cpuinfo"))) {
+            return lines.filter(l -> l.startsWith("vendor_id")).map(l -> l.substring(l.indexOf(':') + 1).trim()).findFirst().orElse("");
+        } catch (IOException | RuntimeException e) {
+            return "";
+        }
+    }
+
     /** {logical processors, distinct (package, core) pairs} under a sysfs cpu folder, or null when unreadable. */
     static int[] count(Path sysCpu) {
         try (var dirs = Files.list(sysCpu)) {

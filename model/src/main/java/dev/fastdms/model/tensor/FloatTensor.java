@@ -41,15 +41,16 @@ public abstract class FloatTensor {
 
     /**
      * Bytes ahead of the current position that the matvec kernels touch once per cache line (a plain load whose value
-     * is unused): Java has no prefetch instruction, and the hardware prefetcher alone kept too few lines in flight for
-     * these compute-heavy loops (docs/perf.md has the measurements).
+     * is unused), or 0 for none. Java has no prefetch instruction; on Intel's AVX-512 Xeons the hardware prefetcher
+     * alone kept too few lines in flight for these compute-heavy loops, while on AMD's Zen the touched lines only
+     * crowded the L1 and the same kernels streamed faster without them (docs/perf.md has both measurements).
      */
-    static final long AHEAD = 8192;
+    static final long AHEAD = CpuCores.vendor().equals("GenuineIntel") ? 8192 : 0;
     private static volatile int sink;
 
     /** Loads the byte {@link #AHEAD} bytes after {@code byteOffset} (clamped to the tensor), for {@link #keep}. */
     protected final int touch(long byteOffset) {
-        return data.get(java.lang.foreign.ValueLayout.JAVA_BYTE, Math.min(byteOffset + AHEAD, data.byteSize() - 1));
+        return AHEAD == 0 ? 0 : data.get(java.lang.foreign.ValueLayout.JAVA_BYTE, Math.min(byteOffset + AHEAD, data.byteSize() - 1));
     }
 
     /** Consumes the sum of touched bytes so that the JIT keeps the loads (it cannot rule the branch out). */
