@@ -7,6 +7,7 @@ import dev.fastdms.cache.HeadKv;
 import dev.fastdms.cache.KvDtype;
 import dev.fastdms.model.tensor.FloatTensor;
 import dev.fastdms.model.tensor.Activations;
+import dev.fastdms.model.tensor.ColumnPanels;
 import dev.fastdms.model.tensor.Parallel;
 
 import java.util.Arrays;
@@ -33,11 +34,15 @@ public final class Transformer implements ForwardPass {
     private final JvmSequence[] rowSeq;
     private final int[] rowPos;
     private final ThreadLocal<float[]> scratch = ThreadLocal.withInitial(() -> new float[256]);
+    /** The FFN down projections, in column panels where their rows are long (see ColumnPanels). */
+    private final FloatTensor[] down;
 
     public Transformer(ModelConfig config, Weights weights, int maxRows) {
         this.c = config;
         this.w = weights;
         this.maxRows = maxRows;
+        down = new FloatTensor[c.layers()];
+        for (int l = 0; l < c.layers(); l++) down[l] = ColumnPanels.of(weights.wDown[l], c.dim(), c.ffnDim());
         int half = c.headDim() / 2;
         invFreq = ropeInverseFrequencies(c, weights.ropeFreqFactors);
         x = new float[maxRows * c.dim()];
@@ -171,7 +176,7 @@ public final class Transformer implements ForwardPass {
                 w.wUp[l].matmul(xb, dim, hb2, ffn, n, ffn, dim);
             }
             Activations.swiglu(hb, hb2, n * ffn);
-            w.wDown[l].matmul(hb, ffn, xb, dim, n, dim, ffn);
+            down[l].matmul(hb, ffn, xb, dim, n, dim, ffn);
             for (int i = 0; i < n * dim; i++) x[i] += xb[i];
         }
         if (out == null) return;

@@ -80,7 +80,7 @@ public abstract class FloatTensor {
     public void matvec(float[] x, int xOff, float[] out, int outOff, int rows, int cols) {
         float[] p = prepareInput(x, xOff, cols);
         Parallel.forRange(rows, 64, (lo, hi) -> {
-            for (int r = lo; r < hi; r++) out[outOff + r] = rowDot((long) r * cols, x, xOff, p, cols);
+            for (int r = lo; r < hi; r++) out[outOff + r] = rowDot((long) r * cols, x, xOff, p, cols, 0, cols);
         });
     }
 
@@ -92,8 +92,8 @@ public abstract class FloatTensor {
         float[] pa = a.prepareInput(x, 0, cols), pb = b.prepareInput(x, 0, cols);
         Parallel.forRange(rowsA + rowsB, 64, (lo, hi) -> {
             for (int r = lo; r < hi; r++) {
-                if (r < rowsA) outA[r] = a.rowDot((long) r * cols, x, 0, pa, cols);
-                else outB[r - rowsA] = b.rowDot((long) (r - rowsA) * cols, x, 0, pb, cols);
+                if (r < rowsA) outA[r] = a.rowDot((long) r * cols, x, 0, pa, cols, 0, cols);
+                else outB[r - rowsA] = b.rowDot((long) (r - rowsA) * cols, x, 0, pb, cols, 0, cols);
             }
         });
     }
@@ -105,9 +105,9 @@ public abstract class FloatTensor {
         int ab = rowsA + rowsB;
         Parallel.forRange(ab + rowsC, 64, (lo, hi) -> {
             for (int r = lo; r < hi; r++) {
-                if (r < rowsA) outA[r] = a.rowDot((long) r * cols, x, 0, pa, cols);
-                else if (r < ab) outB[r - rowsA] = b.rowDot((long) (r - rowsA) * cols, x, 0, pb, cols);
-                else outC[r - ab] = c.rowDot((long) (r - ab) * cols, x, 0, pc, cols);
+                if (r < rowsA) outA[r] = a.rowDot((long) r * cols, x, 0, pa, cols, 0, cols);
+                else if (r < ab) outB[r - rowsA] = b.rowDot((long) (r - rowsA) * cols, x, 0, pb, cols, 0, cols);
+                else outC[r - ab] = c.rowDot((long) (r - ab) * cols, x, 0, pc, cols, 0, cols);
             }
         });
     }
@@ -119,8 +119,14 @@ public abstract class FloatTensor {
      */
     protected float[] prepareInput(float[] x, int xOff, int n) { return null; }
 
-    /** Row · x for {@link #matvec}: {@code prepared} is what {@link #prepareInput} returned for this x. */
-    protected float rowDot(long offset, float[] x, int xOff, float[] prepared, int n) { return dot(offset, x, xOff, n); }
+    /**
+     * Σ_k this[offset + k] · x[xOff + from + k] for k in [0, n), for {@link #matvec}: {@code prepared} is what
+     * {@link #prepareInput} returned for the whole x of a {@code cols}-long row, and {@code from} is where this run of
+     * elements starts in the row (0 for a whole row; a multiple of the type's super-block otherwise).
+     */
+    protected float rowDot(long offset, float[] x, int xOff, float[] prepared, int cols, int from, int n) {
+        return dot(offset, x, xOff + from, n);
+    }
 
     /**
      * Batched product for prefill and batched decode: for b in [0, batch), out[b*outStride + r] = row r · x[b*xStride ..].

@@ -78,7 +78,7 @@ public final class Q4_KTensor extends FloatTensor {
     public float dot(long offset, float[] x, int xOff, int n) {
         if (!Q8_0Tensor.WIDE) return dot256(offset, x, xOff, n);
         float[] xp = prepare(x, xOff, n);
-        return dot512(offset, xp, n) - minTerm(offset, xp, n);
+        return dot512(offset, xp, 0, n) - minTerm(offset, xp, n, n);
     }
 
     /** The input is rearranged once per product and shared by all rows. */
@@ -86,8 +86,9 @@ public final class Q4_KTensor extends FloatTensor {
     protected float[] prepareInput(float[] x, int xOff, int n) { return Q8_0Tensor.WIDE ? prepare(x, xOff, n) : null; }
 
     @Override
-    protected float rowDot(long offset, float[] x, int xOff, float[] prepared, int n) {
-        return prepared != null ? dot512(offset, prepared, n) - minTerm(offset, prepared, n) : dot(offset, x, xOff, n);
+    protected float rowDot(long offset, float[] x, int xOff, float[] prepared, int cols, int from, int n) {
+        if (prepared == null) return dot(offset, x, xOff + from, n);
+        return dot512(offset, prepared, from, n) - minTerm(offset, prepared, cols + from / 32, n);
     }
 
     static final VectorSpecies<Float> FW = FloatVector.SPECIES_512;
@@ -122,7 +123,7 @@ public final class Q4_KTensor extends FloatTensor {
      * sub-blocks' scales, applied once. One flat loop, x read linearly (a nested loop, or x indexed by sub-block
      * position, kept range checks in the loop and ran at half the speed).
      */
-    private float dot512(long offset, float[] xp, int n) {
+    private float dot512(long offset, float[] xp, int xpOff, int n) {
         long blk = offset / BLOCK * BYTES - BYTES;
         FloatVector acc = FloatVector.zero(FW), acc2 = acc, acc3 = acc, acc4 = acc; // chains swapped each step (see Q4_0Tensor)
         float d = 0f;
@@ -138,12 +139,12 @@ public final class Q4_KTensor extends FloatTensor {
             }
             ByteVector q = ByteVector.fromMemorySegment(BW, data, blk + 16 + 16 * h, ByteOrder.LITTLE_ENDIAN);
             ByteVector r = ByteVector.fromMemorySegment(BW, data, blk + 32 + 16 * h, ByteOrder.LITTLE_ENDIAN);
-            FloatVector pLo = ((FloatVector) q.and(NIBBLE).convertShape(VectorOperators.B2F, FW, 0)).mul(FloatVector.fromArray(FW, xp, 32 * g));
-            pLo = ((FloatVector) r.and(NIBBLE).convertShape(VectorOperators.B2F, FW, 0)).fma(FloatVector.fromArray(FW, xp, 32 * g + 32), pLo);
+            FloatVector pLo = ((FloatVector) q.and(NIBBLE).convertShape(VectorOperators.B2F, FW, 0)).mul(FloatVector.fromArray(FW, xp, xpOff + 32 * g));
+            pLo = ((FloatVector) r.and(NIBBLE).convertShape(VectorOperators.B2F, FW, 0)).fma(FloatVector.fromArray(FW, xp, xpOff + 32 * g + 32), pLo);
             FloatVector pHi = ((FloatVector) q.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and(NIBBLE)
-                    .convertShape(VectorOperators.B2F, FW, 0)).mul(FloatVector.fromArray(FW, xp, 32 * g + 16));
+                    .convertShape(VectorOperators.B2F, FW, 0)).mul(FloatVector.fromArray(FW, xp, xpOff + 32 * g + 16));
             pHi = ((FloatVector) r.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and(NIBBLE)
-                    .convertShape(VectorOperators.B2F, FW, 0)).fma(FloatVector.fromArray(FW, xp, 32 * g + 48), pHi);
+                    .convertShape(VectorOperators.B2F, FW, 0)).fma(FloatVector.fromArray(FW, xp, xpOff + 32 * g + 48), pHi);
             FloatVector nextLo = pLo.fma(FloatVector.broadcast(FW, d * (int) (scales >>> (8 * h) & 0xFF)), acc2);
             FloatVector nextHi = pHi.fma(FloatVector.broadcast(FW, d * (int) (scales >>> (8 * h + 8) & 0xFF)), acc4);
             acc2 = acc;
@@ -159,10 +160,10 @@ public final class Q4_KTensor extends FloatTensor {
      * Σ over the row's sub-blocks of dmin * min * Σ x, from the prepared sums: a pass of its own over the super-block
      * headers (the row is then in L1 for {@link #dot512}), which keeps the vector loop small enough for C2 to inline.
      */
-    private float minTerm(long offset, float[] xp, int n) {
+    private float minTerm(long offset, float[] xp, int sumsOff, int n) {
         long blk = offset / BLOCK * BYTES;
         float mins = 0f;
-        for (int s = n; s < n + n / 32; s += 8, blk += BYTES) {
+        for (int s = sumsOff; s < sumsOff + n / 32; s += 8, blk += BYTES) {
             float dmin = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk + 2));
             long m = mins(data.get(LONG_LE, blk + 4), data.get(INT_LE, blk + 12));
             mins += dmin * ((((m & 0xFF) * xp[s] + (m >>> 8 & 0xFF) * xp[s + 1]) + ((m >>> 16 & 0xFF) * xp[s + 2] + (m >>> 24 & 0xFF) * xp[s + 3]))

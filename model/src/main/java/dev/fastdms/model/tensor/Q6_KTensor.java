@@ -48,7 +48,7 @@ public final class Q6_KTensor extends FloatTensor {
 
     @Override
     public float dot(long offset, float[] x, int xOff, int n) {
-        return Q8_0Tensor.WIDE ? dot512(offset, prepare(x, xOff, n), n) : dot256(offset, x, xOff, n);
+        return Q8_0Tensor.WIDE ? dot512(offset, prepare(x, xOff, n), 0, n) : dot256(offset, x, xOff, n);
     }
 
     /** The input is rearranged once per product and shared by all rows. */
@@ -56,8 +56,8 @@ public final class Q6_KTensor extends FloatTensor {
     protected float[] prepareInput(float[] x, int xOff, int n) { return Q8_0Tensor.WIDE ? prepare(x, xOff, n) : null; }
 
     @Override
-    protected float rowDot(long offset, float[] x, int xOff, float[] prepared, int n) {
-        return prepared != null ? dot512(offset, prepared, n) : dot(offset, x, xOff, n);
+    protected float rowDot(long offset, float[] x, int xOff, float[] prepared, int cols, int from, int n) {
+        return prepared != null ? dot512(offset, prepared, from, n) : dot(offset, x, xOff + from, n);
     }
 
     static final VectorSpecies<Float> FW = FloatVector.SPECIES_512;
@@ -90,15 +90,15 @@ public final class Q6_KTensor extends FloatTensor {
      * per ql byte range; a single loop doing all four quarters exceeded C2's inlining node budget, which boxed its
      * accumulators.
      */
-    private float dot512(long offset, float[] xp, int n) {
-        return quarters512(offset, xp, n, 0) + quarters512(offset, xp, n, 1);
+    private float dot512(long offset, float[] xp, int xpOff, int n) {
+        return quarters512(offset, xp, xpOff, n, 0) + quarters512(offset, xp, xpOff, n, 1);
     }
 
     /**
      * Quarters p and p+2 of every half: the low and high nibbles of ql[l + 32p], with bits 2p..2p+1 and 2p+4..2p+5
      * of qh[l]. One flat loop, x read linearly (see Q4_KTensor).
      */
-    private float quarters512(long offset, float[] xp, int n, int p) {
+    private float quarters512(long offset, float[] xp, int xpOff, int n, int p) {
         long blk = offset / BLOCK * BYTES - BYTES;
         FloatVector acc = FloatVector.zero(FW), acc2 = acc;
         float d = 0f;
@@ -116,7 +116,7 @@ public final class Q6_KTensor extends FloatTensor {
             ByteVector qLow = a.and(NIBBLE).or(hb.reinterpretAsInts().lanewise(VectorOperators.LSHL, lowShift).reinterpretAsBytes().and(PAIR));
             ByteVector qHigh = a.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and(NIBBLE)
                     .or(hb.reinterpretAsInts().lanewise(VectorOperators.LSHR, highShift).reinterpretAsBytes().and(PAIR));
-            int xo = 64 * g + xLow;
+            int xo = xpOff + 64 * g + xLow;
             FloatVector nextLow = ((FloatVector) qLow.sub(CENTRE).convertShape(VectorOperators.B2F, FW, 0))
                     .fma(FloatVector.fromArray(FW, xp, xo).mul(d * data.get(ValueLayout.JAVA_BYTE, sc)), acc);
             acc2 = ((FloatVector) qHigh.sub(CENTRE).convertShape(VectorOperators.B2F, FW, 0))

@@ -25,7 +25,7 @@ import java.util.SplittableRandom;
 public final class MatvecBench {
     static long minBytes = 1024L << 20;
     /** clock=cpu (with threads=1): time by the thread's CPU time, to compare kernels on a machine shared with others. */
-    static boolean cpuClock;
+    static boolean cpuClock, panels;
     static final java.lang.management.ThreadMXBean MX = java.lang.management.ManagementFactory.getThreadMXBean();
 
     static long now() { return cpuClock ? MX.getCurrentThreadCpuTime() : System.nanoTime(); }
@@ -46,6 +46,7 @@ public final class MatvecBench {
                 case "ms" -> ms = Long.parseLong(kv[1]);
                 case "mb" -> minBytes = Long.parseLong(kv[1]) << 20; // mb=0: one copy (in cache when small)
                 case "clock" -> cpuClock = kv[1].equals("cpu");
+                case "panels" -> panels = kv[1].equals("true"); // long rows as ColumnPanels, as the JVM forward holds them
                 default -> throw new IllegalArgumentException("unknown argument " + a);
             }
         }
@@ -69,7 +70,8 @@ public final class MatvecBench {
                 for (int c = 0; c < copies; c++) {
                     MemorySegment seg = arena.allocate(bytes + 1, 64).asSlice(1); // unaligned, like a GGUF slice
                     fill(seg, type, c);
-                    ts.add(FloatTensor.of(type, seg, (long) rows * cols));
+                    FloatTensor t = FloatTensor.of(type, seg, (long) rows * cols);
+                    ts.add(panels ? ColumnPanels.of(t, rows, cols) : t);
                 }
                 int maxB = 1;
                 for (String b : bs) maxB = Math.max(maxB, Integer.parseInt(b));

@@ -238,6 +238,55 @@ class TensorTypesTest {
         }
     }
 
+    /**
+     * Long-row matrices copied into column panels read back the same elements and give the same products (to float
+     * rounding: the panels are summed separately) for matvec, batched matmul (both kernels) and single dots that
+     * cross a panel boundary, with a last panel narrower than the rest.
+     */
+    @ParameterizedTest
+    @EnumSource(value = GgmlType.class, names = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q6_K"})
+    void columnPanelsGiveTheSameProducts(GgmlType type) {
+        SplittableRandom r = new SplittableRandom(90 + type.ordinal());
+        int rows = 67, cols = 2 * ColumnPanels.PANEL + 512;
+        long bytes = type.byteSize((long) rows * cols);
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment seg = arena.allocate(bytes);
+            for (long i = 0; i < bytes; i++) seg.set(ValueLayout.JAVA_BYTE, i, (byte) r.nextInt(256));
+            fixScales(type, seg, bytes, r);
+            FloatTensor t = FloatTensor.of(type, seg, (long) rows * cols), p = ColumnPanels.of(t, rows, cols);
+            assertNotSame(t, p);
+            for (int k = 0; k < 2000; k++) {
+                long i = r.nextLong((long) rows * cols);
+                assertEquals(Float.floatToIntBits(t.getFloat(i)), Float.floatToIntBits(p.getFloat(i)), "element " + i);
+            }
+            int batch = 17;
+            float[] x = new float[batch * cols];
+            for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+            for (int b : new int[]{1, 3, 17}) {
+                float[] want = new float[b * rows], got = new float[b * rows];
+                t.matmul(x, cols, want, rows, b, rows, cols);
+                p.matmul(x, cols, got, rows, b, rows, cols);
+                for (int bi = 0; bi < b; bi++) {
+                    for (int row = 0; row < rows; row++) {
+                        double ref = 0, mag = 0;
+                        for (int c = 0; c < cols; c++) {
+                            double prod = (double) t.getFloat((long) row * cols + c) * x[bi * cols + c];
+                            ref += prod;
+                            mag += Math.abs(prod);
+                        }
+                        int i = bi * rows + row;
+                        assertEquals(ref, want[i], 1e-5 * mag + 1e-6, type + " row-major batch " + b + " at " + i);
+                        assertEquals(ref, got[i], 1e-5 * mag + 1e-6, type + " panels batch " + b + " at " + i);
+                    }
+                }
+            }
+            long off = 5L * cols + ColumnPanels.PANEL - 256; // a run across the first panel boundary
+            double ref = 0, mag = 0;
+            for (int c = 0; c < 512; c++) { double prod = (double) t.getFloat(off + c) * x[7 + c]; ref += prod; mag += Math.abs(prod); }
+            assertEquals(ref, p.dot(off, x, 7, 512), 1e-5 * mag + 1e-6);
+        }
+    }
+
     @Test
     void f32OddRowLength() {
         int rows = 6, cols = 37, batch = 3;

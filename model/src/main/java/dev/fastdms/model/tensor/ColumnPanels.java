@@ -1,0 +1,127 @@
+package dev.fastdms.model.tensor;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+
+/**
+ * A matrix with long rows, copied at load into column panels: panel p holds columns [p·PANEL, p·PANEL + width) of
+ * every row, row after row. A matvec then streams each panel sequentially while that panel of x (16 KiB) stays in
+ * L1: with rows of 8192 columns the whole 32 KiB x was evicted by the streaming weights and reloaded for every row,
+ * and the FFN down projection read at half the speed of the other matrices. (Processing long rows panel by panel in
+ * place, or two rows per pass, was slower still: strided streams, and a larger working set.) Every other operation
+ * takes row-major offsets, as for any tensor, and splits at panel boundaries.
+ */
+public final class ColumnPanels extends FloatTensor {
+    static final int PANEL = 4096;
+    private final FloatTensor panels;
+    private final int rows, cols;
+
+    private ColumnPanels(FloatTensor panels, int rows, int cols) {
+        super(panels.segment(), panels.size());
+        this.panels = panels;
+        this.rows = rows;
+        this.cols = cols;
+    }
+
+    /** The matrix rearranged into panels when its rows are longer than a panel (the JVM forward's copy), else itself. */
+    public static FloatTensor of(FloatTensor t, int rows, int cols) {
+        GgmlType type = t.type();
+        if (cols <= PANEL || PANEL % type.blockSize != 0 || t instanceof ColumnPanels) return t;
+        MemorySegment seg = sharedMemory(type.byteSize((long) rows * cols));
+        if (seg == null) return t;
+        long dst = 0;
+        for (int p0 = 0; p0 < cols; p0 += PANEL) {
+            long chunk = type.byteSize(Math.min(PANEL, cols - p0));
+            for (int r = 0; r < rows; r++, dst += chunk) MemorySegment.copy(t.segment(), type.byteSize((long) r * cols + p0), seg, dst, chunk);
+        }
+        return new ColumnPanels(FloatTensor.of(type, seg, (long) rows * cols), rows, cols);
+    }
+
+    /**
+     * Memory mapped from a deleted file in /dev/shm (RAM): the same kind of segment as the model file's mapping, so
+     * the kernels' memory accesses still see one segment class and stay compiled for it (anonymous memory next to
+     * mapped weights made the shared kernels polymorphic, and every matvec slower). Null where /dev/shm is missing.
+     */
+    private static MemorySegment sharedMemory(long bytes) {
+        Path dir = Path.of("/dev/shm");
+        if (!Files.isDirectory(dir)) return null;
+        try {
+            Path f = Files.createTempFile(dir, "fastdms-panels", ".bin");
+            try (FileChannel ch = FileChannel.open(f, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+                return ch.map(FileChannel.MapMode.READ_WRITE, 0, bytes, Arena.ofAuto());
+            } finally {
+                Files.delete(f); // the mapping keeps the memory until it is unreachable
+            }
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
+    }
+
+    @Override public GgmlType type() { return panels.type(); }
+
+    /** Where row-major element i lives among the panels. */
+    private long map(long i) {
+        int r = (int) (i / cols), c = (int) (i % cols), p0 = c / PANEL * PANEL;
+        return (long) rows * p0 + (long) r * Math.min(PANEL, cols - p0) + (c - p0);
+    }
+
+    /** Elements left in the panel of row-major element i. */
+    private int run(long i) { return PANEL - (int) (i % cols) % PANEL; }
+
+    @Override public float getFloat(long i) { return panels.getFloat(map(i)); }
+
+    @Override
+    public float dot(long offset, float[] x, int xOff, int n) {
+        float s = 0f;
+        for (int k = 0; k < n; ) {
+            int len = Math.min(n - k, run(offset + k));
+            s += panels.dot(map(offset + k), x, xOff + k, len);
+            k += len;
+        }
+        return s;
+    }
+
+    @Override
+    public void copyTo(long offset, float[] out, int outOff, int n) {
+        for (int k = 0; k < n; ) {
+            int len = Math.min(n - k, run(offset + k));
+            panels.copyTo(map(offset + k), out, outOff + k, len);
+            k += len;
+        }
+    }
+
+    @Override protected float[] prepareInput(float[] x, int xOff, int n) { return panels.prepareInput(x, xOff, n); }
+
+    @Override
+    protected float rowDot(long offset, float[] x, int xOff, float[] prepared, int cols, int from, int n) {
+        float s = 0f;
+        for (int k = 0; k < n; ) {
+            int len = Math.min(n - k, run(offset + k));
+            s += panels.rowDot(map(offset + k), x, xOff, prepared, cols, from + k, len);
+            k += len;
+        }
+        return s;
+    }
+
+    /** Each thread sweeps its rows panel by panel: one sequential stream per panel, that panel of x in L1. */
+    @Override
+    public void matvec(float[] x, int xOff, float[] out, int outOff, int rows, int cols) {
+        if (rows != this.rows || cols != this.cols) throw new IllegalArgumentException("a " + this.rows + "x" + this.cols + " matrix, not " + rows + "x" + cols);
+        float[] prepared = panels.prepareInput(x, xOff, cols);
+        Parallel.forRange(rows, 64, (lo, hi) -> {
+            for (int p0 = 0; p0 < cols; p0 += PANEL) {
+                int w = Math.min(PANEL, cols - p0);
+                long base = (long) rows * p0;
+                for (int r = lo; r < hi; r++) {
+                    float d = panels.rowDot(base + (long) r * w, x, xOff, prepared, cols, p0, w);
+                    out[outOff + r] = p0 == 0 ? d : out[outOff + r] + d;
+                }
+            }
+        });
+    }
+}
