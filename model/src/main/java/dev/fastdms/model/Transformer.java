@@ -34,7 +34,7 @@ public final class Transformer implements ForwardPass {
     private final JvmSequence[] rowSeq;
     private final int[] rowPos;
     private final ThreadLocal<float[]> scratch = ThreadLocal.withInitial(() -> new float[256]);
-    /** The FFN down projections, in column panels where their rows are long (see ColumnPanels). */
+    /** The FFN down projections for decode, in column panels where their rows are long (see ColumnPanels). */
     private final FloatTensor[] down;
 
     public Transformer(ModelConfig config, Weights weights, int maxRows) {
@@ -176,7 +176,7 @@ public final class Transformer implements ForwardPass {
                 w.wUp[l].matmul(xb, dim, hb2, ffn, n, ffn, dim);
             }
             Activations.swiglu(hb, hb2, n * ffn);
-            down[l].matmul(hb, ffn, xb, dim, n, dim, ffn);
+            (n == 1 ? down[l] : w.wDown[l]).matmul(hb, ffn, xb, dim, n, dim, ffn); // panels pay in decode (matvec) only
             for (int i = 0; i < n * dim; i++) x[i] += xb[i];
         }
         if (out == null) return;
