@@ -4,6 +4,7 @@ import dev.fastdms.cache.Lanes;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.LongVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -93,6 +94,7 @@ public final class Q4_KTensor extends FloatTensor {
 
     static final VectorSpecies<Float> FW = FloatVector.SPECIES_512;
     static final VectorSpecies<Byte> BW = ByteVector.SPECIES_128;
+    static final VectorSpecies<Long> L2 = LongVector.SPECIES_128;
     /** Constant operands as vectors: a scalar operand inlines a broadcast, and C2's inlining node budget is tight here. */
     private static final ByteVector NIBBLE = ByteVector.broadcast(BW, (byte) 0x0F);
     private static final ThreadLocal<float[]> PREPARED = ThreadLocal.withInitial(() -> new float[0]);
@@ -162,14 +164,14 @@ public final class Q4_KTensor extends FloatTensor {
      */
     private float minTerm(long offset, float[] xp, int sumsOff, int n) {
         long blk = offset / BLOCK * BYTES;
-        float mins = 0f;
+        FloatVector acc = FloatVector.zero(F);
         for (int s = sumsOff; s < sumsOff + n / 32; s += 8, blk += BYTES) {
-            float dmin = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk + 2));
+            // the 8 six-bit mins widened to 8 float lanes at once, times the 8 sub-block sums
             long m = mins(data.get(LONG_LE, blk + 4), data.get(INT_LE, blk + 12));
-            mins += dmin * ((((m & 0xFF) * xp[s] + (m >>> 8 & 0xFF) * xp[s + 1]) + ((m >>> 16 & 0xFF) * xp[s + 2] + (m >>> 24 & 0xFF) * xp[s + 3]))
-                    + (((m >>> 32 & 0xFF) * xp[s + 4] + (m >>> 40 & 0xFF) * xp[s + 5]) + ((m >>> 48 & 0xFF) * xp[s + 6] + (m >>> 56) * xp[s + 7])));
+            FloatVector mv = (FloatVector) LongVector.broadcast(L2, m).reinterpretAsBytes().convertShape(VectorOperators.B2F, F, 0);
+            acc = mv.mul(FloatVector.fromArray(F, xp, s)).fma(FloatVector.broadcast(F, Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk + 2))), acc);
         }
-        return mins;
+        return Lanes.sum(acc);
     }
 
     private float dot256(long offset, float[] x, int xOff, int n) {
