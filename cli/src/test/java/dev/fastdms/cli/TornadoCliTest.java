@@ -98,4 +98,54 @@ class TornadoCliTest {
         assertEquals(ref.get("cases").get(0).get("compression_ratio").asDouble(),
                 new ObjectMapper().readTree(eval[1]).get("results").get(0).get("compression_ratio").asDouble(), 1e-12);
     }
+
+    /**
+     * serve on the device: more requests than device sequence slots wait for a slot and get it back when one ends;
+     * every request's greedy text equals the JVM backend's; afterwards nothing runs and no KV is held.
+     */
+    @Test
+    void serveOnOpenClQueuesForDeviceSlotsAndGivesThemBack() throws Exception {
+        if (BackendProvider.all().isEmpty()) return; // no TornadoVM backend in this build: the test above covers it
+        Path root = Path.of(System.getProperty("fastdms.root", "..")).toAbsolutePath().normalize();
+        Path argfile = root.resolve("tornado/target/tornado-argfile");
+        int port = 20000 + (int) (ProcessHandle.current().pid() % 20000);
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "@" + argfile,
+                "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Dfastdms.root=" + root,
+                "-cp", System.getProperty("java.class.path"), "dev.fastdms.cli.Main",
+                "serve", "--backend", "opencl", "--max-seqs", "2", "--port", String.valueOf(port), "--no-progress"));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.PIPE).start();
+        try {
+            var lines = new java.io.BufferedReader(new java.io.InputStreamReader(p.getInputStream()));
+            String line;
+            long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(3);
+            while ((line = lines.readLine()) != null && !line.contains("listening on")) {
+                assertTrue(System.nanoTime() < deadline, "no ready line");
+            }
+            assertNotNull(line, "serve exited before it was ready");
+            Thread.ofVirtual().start(() -> { try { lines.transferTo(java.io.Writer.nullWriter()); } catch (java.io.IOException ignored) { } });
+            var http = java.net.http.HttpClient.newHttpClient();
+            String body = "{\"prompt\":\"Once upon a time\",\"max_tokens\":24,\"temperature\":0}";
+            List<java.util.concurrent.CompletableFuture<java.net.http.HttpResponse<String>>> calls = new ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                calls.add(http.sendAsync(java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + port + "/v1/completions"))
+                        .header("Content-Type", "application/json").POST(java.net.http.HttpRequest.BodyPublishers.ofString(body)).build(),
+                        java.net.http.HttpResponse.BodyHandlers.ofString()));
+            }
+            CliTest.Run jvm = CliTest.run("generate", "-p", "Once upon a time", "-n", "24", "--json", "--no-progress");
+            String want = new ObjectMapper().readTree(jvm.out()).get("text").asText();
+            for (var call : calls) {
+                var r = call.get(3, TimeUnit.MINUTES);
+                assertEquals(200, r.statusCode(), r.body());
+                assertEquals(want, new ObjectMapper().readTree(r.body()).get("choices").get(0).get("text").asText());
+            }
+            String metrics = http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + port + "/metrics")).build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+            assertTrue(metrics.contains("fastdms_requests_running 0"), metrics);
+            assertTrue(metrics.contains("fastdms_requests_finished_total 3"), metrics);
+            assertTrue(metrics.contains("fastdms_kv_bytes_in_use 0"), metrics);
+        } finally {
+            p.destroy();
+            assertTrue(p.waitFor(1, TimeUnit.MINUTES), "serve stops on SIGTERM");
+        }
+    }
 }
