@@ -6,6 +6,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.fastdms.cache.KvDtype;
 import dev.fastdms.model.Engine;
 import dev.fastdms.model.KvSettings;
+import dev.fastdms.model.JvmSequence;
+import dev.fastdms.model.RandomFill;
 import dev.fastdms.model.Sequence;
 import dev.fastdms.model.Transformer;
 import dev.fastdms.model.format.SyntheticModel;
@@ -171,7 +173,7 @@ final class BenchCommand implements Callable<Integer> {
             seqs[i] = tf.newSequence(kv);
             if (fraction != null) seqs[i].forceEvictFraction(fraction);
             if (fill.equals("random")) {
-                seqs[i].fillRandom(fillTokens, i + 1);
+                RandomFill.fill(JvmSequence.of(seqs[i]), fillTokens, i + 1);
             } else {
                 int[] prompt = new int[fillTokens];
                 for (int j = 0; j < fillTokens; j++) prompt[j] = r.nextInt(vocab);
@@ -192,12 +194,12 @@ final class BenchCommand implements Callable<Integer> {
         double decode = (double) (gen - 1) * c / ((System.nanoTime() - t1) / 1e9);
         long bytes = 0, dense = 0;
         double cr = 0;
-        for (Sequence s : seqs) { bytes += s.cache().bytesAllocated(); dense += s.cache().denseBf16Bytes(); cr += s.cache().compressionRatio(); }
+        for (Sequence s : seqs) { var cache = JvmSequence.of(s).cache(); bytes += cache.bytesAllocated(); dense += cache.denseBf16Bytes(); cr += cache.compressionRatio(); }
         long heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
         long off = 0;
         for (BufferPoolMXBean b : ManagementFactory.getPlatformMXBeans(BufferPoolMXBean.class)) off += b.getMemoryUsed();
         Row row = new Row(name, ctx, c, fill, prefill, decode, bytes, dense, cr / c, heap, off);
-        for (Sequence s : seqs) s.cache().release();
+        for (Sequence s : seqs) JvmSequence.of(s).cache().release();
         return row;
     }
 

@@ -22,13 +22,14 @@ public final class JvmSequence implements Sequence {
     }
 
     /** {@code s} as a JVM sequence, or a clear error when another backend made it. */
-    static JvmSequence of(Sequence s) {
+    /** The JVM sequence behind {@code s}; a device backend's sequence is refused. */
+    public static JvmSequence of(Sequence s) {
         if (s instanceof JvmSequence j) return j;
         throw new IllegalArgumentException("this sequence belongs to a device backend, not the jvm one");
     }
 
     @Override public int position() { return position; }
-    @Override public CompactKvCache cache() { return cache; }
+    public CompactKvCache cache() { return cache; }
     @Override public KvCacheView kv() { return cache; }
     @Override public DmsConfig dms() { return dms; }
     @Override public EvictionPolicy policy() { return policy; }

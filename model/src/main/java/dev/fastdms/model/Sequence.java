@@ -1,6 +1,5 @@
 package dev.fastdms.model;
 
-import dev.fastdms.cache.CompactKvCache;
 import dev.fastdms.cache.DmsConfig;
 import dev.fastdms.cache.EvictionPolicy;
 import dev.fastdms.cache.KvCacheView;
@@ -40,21 +39,4 @@ public interface Sequence {
      * flagged, still through the real delayed-eviction path. Negative restores the model's own decisions.
      */
     void forceEvictFraction(double fraction);
-
-    // The three defaults below keep callers written against the former Sequence class (the serving scheduler)
-    // compiling; new code tests for JvmSequence instead.
-
-    /** The JVM cache; only {@link JvmSequence} has one. */
-    default CompactKvCache cache() {
-        throw new IllegalStateException("this sequence's KV cache lives on a device; use kv()");
-    }
-
-    /** A device backend's handle for this sequence, or null for a JVM sequence. */
-    default Object backendState() { return null; }
-
-    /**
-     * Benchmarking only: {@code tokens} random keys and values appended without running the model
-     * ({@link RandomFill}); JVM sequences only.
-     */
-    default void fillRandom(int tokens, long seed) { RandomFill.fill(JvmSequence.of(this), tokens, seed); }
 }

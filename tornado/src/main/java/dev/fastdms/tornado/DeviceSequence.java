@@ -36,7 +36,6 @@ final class DeviceSequence implements Sequence {
     @Override public DmsObserver observer() { return observer; }
     @Override public void setObserver(DmsObserver o) { this.observer = o; }
     @Override public double forcedEvictFraction() { return forcedEvictFraction; }
-    @Override public Object backendState() { return this; }
 
     @Override
     public void forceEvictFraction(double fraction) {

@@ -1,6 +1,7 @@
 package dev.fastdms.model.serving;
 
 import dev.fastdms.cache.KvBudget;
+import dev.fastdms.model.JvmSequence;
 import dev.fastdms.model.Sequence;
 
 import java.util.List;
@@ -29,7 +30,8 @@ final class KvLedger {
 
     /** The most bytes feeding {@code tokens} more tokens to {@code s} can add. */
     long growthBound(Sequence s, int tokens) {
-        return budget == null || s.backendState() != null ? 0 : s.cache().growthBound(tokens);
+        // the budget counts JVM caches; a device backend reserves its slots up front
+        return budget != null && s instanceof JvmSequence j ? j.cache().growthBound(tokens) : 0;
     }
 
     /** Whether {@code more} bytes on top of what is held stay within the limit. */

@@ -3,6 +3,8 @@ package dev.fastdms.model.serving;
 import dev.fastdms.model.ContextOverflowException;
 import dev.fastdms.model.Engine;
 import dev.fastdms.model.ForwardPass;
+import dev.fastdms.model.JvmSequence;
+import dev.fastdms.model.RandomFill;
 import dev.fastdms.model.Sequence;
 
 import java.time.Duration;
@@ -336,7 +338,7 @@ public final class Scheduler implements AutoCloseable {
         if (makeRoom(new ArrayList<>(List.of(e)), chunk).isEmpty()) return true;
         boolean last = e.fed + chunk == e.len;
         try {
-            if (opts.randomFill()) e.seq.fillRandom(chunk, e.arrival * 1_000_003L + e.fed);
+            if (opts.randomFill()) RandomFill.fill(JvmSequence.of(e.seq), chunk, e.arrival * 1_000_003L + e.fed);
             else model.forward(e.seq, e.context, e.fed, chunk, last ? row : null, false);
         } catch (RuntimeException ex) {
             drop(e, FinishReason.ERROR, "the prefill step failed: " + ex.getMessage());
