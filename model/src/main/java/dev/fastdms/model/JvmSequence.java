@@ -6,18 +6,15 @@ import dev.fastdms.cache.EvictionPolicy;
 import dev.fastdms.cache.KvCacheView;
 
 /** A sequence of the JVM backend ({@link Transformer}): its compacted per-(layer, KV head) cache lives here. */
-public final class JvmSequence implements Sequence {
+public final class JvmSequence extends SequenceBase {
     final CompactKvCache cache;
-    final DmsConfig dms;
     final EvictionPolicy policy;   // training-free eviction, or null
     int position;
     int promptEnd = -1;            // first position after the first prompt (SnapKV compresses there)
-    DmsObserver observer;
-    double forcedEvictFraction = -1;
 
     JvmSequence(CompactKvCache cache, DmsConfig dms, EvictionPolicy policy) {
+        super(dms);
         this.cache = cache;
-        this.dms = dms;
         this.policy = policy;
     }
 
@@ -31,15 +28,5 @@ public final class JvmSequence implements Sequence {
     @Override public int position() { return position; }
     public CompactKvCache cache() { return cache; }
     @Override public KvCacheView kv() { return cache; }
-    @Override public DmsConfig dms() { return dms; }
     @Override public EvictionPolicy policy() { return policy; }
-    @Override public DmsObserver observer() { return observer; }
-    @Override public void setObserver(DmsObserver o) { this.observer = o; }
-    @Override public double forcedEvictFraction() { return forcedEvictFraction; }
-
-    @Override
-    public void forceEvictFraction(double fraction) {
-        if (dms == null) throw new IllegalStateException("forcing an eviction fraction needs DMS on this sequence");
-        this.forcedEvictFraction = fraction;
-    }
 }
