@@ -45,12 +45,15 @@ public final class ColumnPanels extends FloatTensor {
     /**
      * Memory mapped from a deleted file in /dev/shm (RAM): the same kind of segment as the model file's mapping, so
      * the kernels' memory accesses still see one segment class and stay compiled for it (anonymous memory next to
-     * mapped weights made the shared kernels polymorphic, and every matvec slower). Null where /dev/shm is missing.
+     * mapped weights made the shared kernels polymorphic, and every matvec slower). Null where /dev/shm is missing
+     * or too small (containers often give it 64 MiB); the matrix then stays row-major.
      */
     private static MemorySegment sharedMemory(long bytes) {
         Path dir = Path.of("/dev/shm");
         if (!Files.isDirectory(dir)) return null;
         try {
+            // tmpfs allocates on write, and a write past its size is a bus error: leave it half free at least
+            if (Files.getFileStore(dir).getUsableSpace() < 2 * bytes) return null;
             Path f = Files.createTempFile(dir, "fastdms-panels", ".bin");
             try (FileChannel ch = FileChannel.open(f, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
                 return ch.map(FileChannel.MapMode.READ_WRITE, 0, bytes, Arena.ofAuto());
