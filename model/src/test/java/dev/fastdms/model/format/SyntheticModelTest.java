@@ -61,6 +61,31 @@ class SyntheticModelTest {
         assertEquals(type, SyntheticModel.type(type.name().toLowerCase()));
     }
 
+    /**
+     * An FFN longer than a column panel: decode (one row at a time, the down projection read from its panels) gives
+     * the logits that one batched pass over the same tokens gives (the row-major projection in the outer-product GEMM).
+     */
+    @Test
+    void longFfnRowsDecodeLikeABatchedPass() throws Exception {
+        SyntheticModel.Shape shape = new SyntheticModel.Shape("llama", 64, 2, 4, 2, 16, 4096 + 256, 256, 4096, 500000f, 32f, true);
+        Path out = tmp.resolve("long.gguf");
+        SyntheticModel.write(out, shape, GgmlType.Q8_0, null, 9);
+        int[] ids = new int[20];
+        for (int i = 0; i < ids.length; i++) ids[i] = (i * 37 + 11) % 256;
+        try (ModelFile mf = ModelLoader.open(out)) {
+            ModelConfig c = mf.config();
+            int V = c.vocabSize();
+            Transformer t = new Transformer(c, new Weights(mf), 32);
+            float[] batched = new float[ids.length * V], step = new float[V];
+            t.forward(t.newSequence(KvDtype.F32, null), ids, 0, ids.length, batched, true);
+            var s = t.newSequence(KvDtype.F32, null);
+            for (int i = 0; i < ids.length; i++) {
+                t.forward(s, ids, i, 1, step, false);
+                for (int v = 0; v < V; v++) assertEquals(batched[i * V + v], step[v], 2e-4 * (1 + Math.abs(step[v])), "logit " + v + " at " + i);
+            }
+        }
+    }
+
     @Test
     void qwen3ShapeHasQkNormsAndItsOwnHead() throws Exception {
         Path out = tmp.resolve("q.gguf");
