@@ -62,8 +62,7 @@ public final class Kernels {
     }
 
     /** Token embeddings of the step's rows (f32 table). */
-    public static void embedF32(KernelContext kc, FloatArray table, FloatArray x, IntArray step, IntArray cfg, IntArray ctrl) {
-        if (ctrl.get(LAYER) != 0) return; // runs in the first layer's pass only
+    public static void embedF32(KernelContext kc, FloatArray table, FloatArray x, IntArray step, IntArray cfg) {
         int i = kc.globalIdx, dim = cfg.get(DIM), n = step.get(N_ROWS);
         if (i < n * dim) {
             int t = i / dim, k = i - t * dim;
@@ -72,8 +71,7 @@ public final class Kernels {
     }
 
     /** Token embeddings from an f16 (bf16 when {@code bf16} is 1) table. */
-    public static void embedF16(KernelContext kc, ShortArray table, FloatArray lut, FloatArray x, IntArray step, IntArray cfg, IntArray ctrl, int bf16) {
-        if (ctrl.get(LAYER) != 0) return;
+    public static void embedF16(KernelContext kc, ShortArray table, FloatArray lut, FloatArray x, IntArray step, IntArray cfg, int bf16) {
         int i = kc.globalIdx, dim = cfg.get(DIM), n = step.get(N_ROWS);
         if (i < n * dim) {
             int t = i / dim, k = i - t * dim;
@@ -83,8 +81,7 @@ public final class Kernels {
     }
 
     /** Token embeddings from a Q8_0 table (blocks of 32: f16 scale, 32 int8). */
-    public static void embedQ8(KernelContext kc, ByteArray table, FloatArray lut, FloatArray x, IntArray step, IntArray cfg, IntArray ctrl) {
-        if (ctrl.get(LAYER) != 0) return; // runs in the first layer's pass only
+    public static void embedQ8(KernelContext kc, ByteArray table, FloatArray lut, FloatArray x, IntArray step, IntArray cfg) {
         int i = kc.globalIdx, dim = cfg.get(DIM), n = step.get(N_ROWS);
         if (i < n * dim) {
             int t = i / dim, k = i - t * dim;
@@ -96,8 +93,7 @@ public final class Kernels {
     }
 
     /** Token embeddings from a Q4_0 table (blocks of 32: f16 scale, 16 bytes of nibbles, low nibbles first). */
-    public static void embedQ4(KernelContext kc, ByteArray table, FloatArray lut, FloatArray x, IntArray step, IntArray cfg, IntArray ctrl) {
-        if (ctrl.get(LAYER) != 0) return; // runs in the first layer's pass only
+    public static void embedQ4(KernelContext kc, ByteArray table, FloatArray lut, FloatArray x, IntArray step, IntArray cfg) {
         int i = kc.globalIdx, dim = cfg.get(DIM), n = step.get(N_ROWS);
         if (i < n * dim) {
             int t = i / dim, k = i - t * dim;
@@ -165,7 +161,8 @@ public final class Kernels {
     /**
      * out[t][r] (+)= W[r] · in[t] for the step's rows t, one work-group per output row r (threads split the columns,
      * a local tree reduction sums them). All rows of the step reuse the weight row while it is in cache: prefill is
-     * matrix-matrix work. {@code accumulate}: add to out (the residual stream). {@code head}: the logits rows.
+     * matrix-matrix work. {@code layered}: 0 one matrix, 1 the layer at the counter, 2 the layer at counter - 1 (the
+     * counter has already moved on). {@code accumulate}: add to out (the residual stream). {@code head}: the logits rows.
      */
     public static void matmulF32(KernelContext kc, FloatArray w, FloatArray in, FloatArray out, IntArray step, IntArray ctrl,
                                  int rowsOut, int cols, int layered, int accumulate, int head) {
@@ -174,7 +171,7 @@ public final class Kernels {
         if (head == 1 && mode == LOGITS_NONE) return;
         int first = (head == 1 ? 1 : 0) * (mode == LOGITS_LAST ? 1 : 0) * (n - 1);
         float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
-        int base = ((layered == 1 ? ctrl.get(LAYER) * rowsOut : 0) + r) * cols;
+        int base = ((layered > 0 ? (ctrl.get(LAYER) - layered + 1) * rowsOut : 0) + r) * cols;
         for (int t = first; t < n; t++) {
             float sum = 0f;
             for (int k = lid; k < cols; k += wg) sum += w.get(base + k) * in.get(t * cols + k);
@@ -199,7 +196,7 @@ public final class Kernels {
         if (head == 1 && mode == LOGITS_NONE) return;
         int first = (head == 1 ? 1 : 0) * (mode == LOGITS_LAST ? 1 : 0) * (n - 1);
         float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
-        int base = ((layered == 1 ? ctrl.get(LAYER) * rowsOut : 0) + r) * cols;
+        int base = ((layered > 0 ? (ctrl.get(LAYER) - layered + 1) * rowsOut : 0) + r) * cols;
         int lo = bf16 * LUT_BF16;
         for (int t = first; t < n; t++) {
             float sum = 0f;
@@ -226,7 +223,7 @@ public final class Kernels {
         int first = (head == 1 ? 1 : 0) * (mode == LOGITS_LAST ? 1 : 0) * (n - 1);
         float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
         int blocks = cols / 32;
-        int base = ((layered == 1 ? ctrl.get(LAYER) * rowsOut : 0) + r) * blocks * 34;
+        int base = ((layered > 0 ? (ctrl.get(LAYER) - layered + 1) * rowsOut : 0) + r) * blocks * 34;
         for (int t = first; t < n; t++) {
             float sum = 0f;
             for (int b = lid; b < blocks; b += wg) {
@@ -259,7 +256,7 @@ public final class Kernels {
         int first = (head == 1 ? 1 : 0) * (mode == LOGITS_LAST ? 1 : 0) * (n - 1);
         float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
         int blocks = cols / 32;
-        int base = ((layered == 1 ? ctrl.get(LAYER) * rowsOut : 0) + r) * blocks * 18;
+        int base = ((layered > 0 ? (ctrl.get(LAYER) - layered + 1) * rowsOut : 0) + r) * blocks * 18;
         for (int t = first; t < n; t++) {
             float sum = 0f;
             for (int b = lid; b < blocks; b += wg) {
@@ -685,17 +682,16 @@ public final class Kernels {
 
     // ---------------------------------------------------------------- feed-forward, layer counter, logits
 
-    /** hb = silu(hb) * hb2 over the step's rows. */
-    public static void swiglu(KernelContext kc, FloatArray hb, FloatArray hb2, IntArray step, IntArray cfg) {
+    /**
+     * hb = silu(hb) * hb2 over the step's rows; thread 0 also moves the layer counter on (no other thread of this
+     * kernel reads it; the down projection after it reads counter - 1), which saves a one-thread launch per layer.
+     */
+    public static void swiglu(KernelContext kc, FloatArray hb, FloatArray hb2, IntArray step, IntArray cfg, IntArray ctrl) {
         int i = kc.globalIdx;
+        if (i == 0) ctrl.set(LAYER, ctrl.get(LAYER) + 1);
         if (i >= step.get(N_ROWS) * cfg.get(FFN)) return;
         float g = hb.get(i);
         hb.set(i, g / (1f + TornadoMath.exp(-g)) * hb2.get(i));
-    }
-
-    /** The layer counter moves on (one thread). */
-    public static void nextLayer(KernelContext kc, IntArray ctrl) {
-        if (kc.globalIdx == 0) ctrl.set(LAYER, ctrl.get(LAYER) + 1);
     }
 
     /** Greedy pick of each logits row (one work-group per row): the largest logit, lowest index on ties. */
