@@ -26,7 +26,7 @@ import static dev.fastdms.tornado.Layout.*;
  *   <li>{@code step}: the step's rows come in (token ids, their sequences and positions, per-sequence DMS parameters:
  *   the only host-to-device copy of a step), the layer counter is rewound, embeddings are looked up;</li>
  *   <li>{@code layer}: one transformer layer — executed once per layer, the kernels index every weight and cache
- *   array with the layer counter, which the SwiGLU kernel advances (so the down projection reads counter - 1);</li>
+ *   array with the layer counter, which the FFN's kernels move on (see {@link Layout#LAYER_NEXT});</li>
  *   <li>{@code head}: final norm, logits and the greedy pick; only the picked ids, the status word, and the logits when
  *   asked for, come back.</li>
  * </ul>
@@ -168,10 +168,21 @@ final class ForwardGraphs implements AutoCloseable {
         matmul(g1, "layer", "wo", w.wo, att, x, dim, qDim, 1, true, false, kc);
         g1.task("ffnNorm", Kernels::rmsnorm, kc, x, xb, w.ffnNorm, step, cfg, cfgF, ctrl, 1, 0);
         grid("layer.ffnNorm", groups(maxRows));
-        matmul(g1, "layer", "gate", w.gate, xb, hb, ffn, dim, 1, false, false, kc);
-        matmul(g1, "layer", "up", w.up, xb, hb2, ffn, dim, 1, false, false, kc);
-        g1.task("swiglu", Kernels::swiglu, kc, hb, hb2, step, cfg, ctrl);
-        grid("layer.swiglu", flat(maxRows * ffn));
+        if (w.gate.kind() == w.up.kind()) {
+            switch (w.gate.kind()) {
+                case F32 -> g1.task("gateUp", Kernels::gateUpF32, kc, (FloatArray) w.gate.data(), (FloatArray) w.up.data(), xb, hb, step, ctrl, ffn, dim);
+                case F16, BF16 -> g1.task("gateUp", Kernels::gateUpF16, kc, (ShortArray) w.gate.data(), (ShortArray) w.up.data(), lut, xb, hb,
+                        step, ctrl, ffn, dim, w.gate.kind() == DeviceWeights.Kind.BF16 ? 1 : 0);
+                case Q8_0 -> g1.task("gateUp", Kernels::gateUpQ8, kc, (ByteArray) w.gate.data(), (ByteArray) w.up.data(), lut, xb, hb, step, ctrl, ffn, dim);
+                case Q4_0 -> g1.task("gateUp", Kernels::gateUpQ4, kc, (ByteArray) w.gate.data(), (ByteArray) w.up.data(), lut, xb, hb, step, ctrl, ffn, dim);
+            }
+            grid("layer.gateUp", groups(ffn));
+        } else { // mixed-type files: two products, then SwiGLU
+            matmul(g1, "layer", "gate", w.gate, xb, hb, ffn, dim, 1, false, false, kc);
+            matmul(g1, "layer", "up", w.up, xb, hb2, ffn, dim, 1, false, false, kc);
+            g1.task("swiglu", Kernels::swiglu, kc, hb, hb2, step, cfg, ctrl);
+            grid("layer.swiglu", flat(maxRows * ffn));
+        }
         matmul(g1, "layer", "down", w.down, hb, x, dim, ffn, 2, true, false, kc);
         g1.transferToHost(DataTransferMode.UNDER_DEMAND, headState, log);
         boolean headUsesLut = w.output.kind() != DeviceWeights.Kind.F32;
