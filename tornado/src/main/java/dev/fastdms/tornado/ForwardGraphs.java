@@ -146,9 +146,23 @@ final class ForwardGraphs implements AutoCloseable {
         int dim = c.dim(), qDim = c.qDim(), kvDim = c.kvDim(), ffn = c.ffnDim();
         g1.task("attnNorm", Kernels::rmsnorm, kc, x, xb, w.attnNorm, step, cfg, cfgF, ctrl, 1, 0);
         grid("layer.attnNorm", groups(maxRows));
-        matmul(g1, "layer", "wq", w.wq, xb, q, qDim, dim, 1, false, false, kc);
-        matmul(g1, "layer", "wk", w.wk, xb, k, kvDim, dim, 1, false, false, kc);
-        matmul(g1, "layer", "wv", w.wv, xb, v, kvDim, dim, 1, false, false, kc);
+        if (w.wq.kind() == w.wk.kind() && w.wk.kind() == w.wv.kind()) {
+            switch (w.wq.kind()) {
+                case F32 -> g1.task("qkv", Kernels::qkvF32, kc, (FloatArray) w.wq.data(), (FloatArray) w.wk.data(), (FloatArray) w.wv.data(),
+                        xb, q, k, v, step, ctrl, qDim, kvDim, dim);
+                case F16, BF16 -> g1.task("qkv", Kernels::qkvF16, kc, (ShortArray) w.wq.data(), (ShortArray) w.wk.data(), (ShortArray) w.wv.data(),
+                        lut, xb, q, k, v, step, ctrl, qDim, kvDim, dim, w.wq.kind() == DeviceWeights.Kind.BF16 ? 1 : 0);
+                case Q8_0 -> g1.task("qkv", Kernels::qkvQ8, kc, (ByteArray) w.wq.data(), (ByteArray) w.wk.data(), (ByteArray) w.wv.data(),
+                        lut, xb, q, k, v, step, ctrl, qDim, kvDim, dim);
+                case Q4_0 -> g1.task("qkv", Kernels::qkvQ4, kc, (ByteArray) w.wq.data(), (ByteArray) w.wk.data(), (ByteArray) w.wv.data(),
+                        lut, xb, q, k, v, step, ctrl, qDim, kvDim, dim);
+            }
+            grid("layer.qkv", groups(qDim + kvDim));
+        } else { // mixed-type files: three products
+            matmul(g1, "layer", "wq", w.wq, xb, q, qDim, dim, 1, false, false, kc);
+            matmul(g1, "layer", "wk", w.wk, xb, k, kvDim, dim, 1, false, false, kc);
+            matmul(g1, "layer", "wv", w.wv, xb, v, kvDim, dim, 1, false, false, kc);
+        }
         if (c.qkNorm()) {
             g1.task("qNorm", Kernels::headNorm, kc, q, w.qNorm, step, cfg, cfgF, ctrl, c.heads());
             grid("layer.qNorm", groups(maxRows * c.heads()));

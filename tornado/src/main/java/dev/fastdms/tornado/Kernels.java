@@ -808,6 +808,120 @@ public final class Kernels {
         }
     }
 
+    // The q, k and v projections in one kernel: work-groups below qDim each make one q row, the others one k row and
+    // the v row of the same index (all read the same normed input). Every barrier sits outside the branches (PoCL
+    // hung on barriers inside a branch, even one uniform per work-group), and each branch stores its product to local
+    // memory (a value merged from the two branches came out wrong). One variant per stored type, as the matmuls.
+
+    public static void qkvF32(KernelContext kc, FloatArray wq, FloatArray wk, FloatArray wv, FloatArray in, FloatArray q, FloatArray k, FloatArray v,
+                                IntArray step, IntArray ctrl, int qDim, int kvDim, int cols) {
+        int gi = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
+        int layer = ctrl.get(LAYER), n = step.get(N_ROWS), rowLen = cols;
+        int j = gi - qDim; // the k/v row of the groups from qDim on
+        float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
+        for (int t = 0; t < n; t++) {
+            if (gi < qDim) red[lid] = partialF32(wq, (layer * qDim + gi) * rowLen, in, t * cols, cols, lid, wg);
+            else red[lid] = partialF32(wk, (layer * kvDim + j) * rowLen, in, t * cols, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            if ((lid == 0 ? 1 : 0) * (gi < qDim ? 1 : 0) == 1) q.set(t * qDim + gi, red[0]);
+            if ((lid == 0 ? 1 : 0) * (gi >= qDim ? 1 : 0) == 1) k.set(t * kvDim + j, red[0]);
+            kc.localBarrier();
+            red[lid] = 0f;
+            if (gi >= qDim) red[lid] = partialF32(wv, (layer * kvDim + j) * rowLen, in, t * cols, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            if ((lid == 0 ? 1 : 0) * (gi >= qDim ? 1 : 0) == 1) v.set(t * kvDim + j, red[0]);
+            kc.localBarrier();
+        }
+    }
+
+    public static void qkvF16(KernelContext kc, ShortArray wq, ShortArray wk, ShortArray wv, FloatArray lut, FloatArray in, FloatArray q, FloatArray k, FloatArray v,
+                                IntArray step, IntArray ctrl, int qDim, int kvDim, int cols, int bf16) {
+        int gi = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
+        int layer = ctrl.get(LAYER), n = step.get(N_ROWS), rowLen = cols;
+        int j = gi - qDim; // the k/v row of the groups from qDim on
+        int lo = bf16 * LUT_BF16;
+        float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
+        for (int t = 0; t < n; t++) {
+            if (gi < qDim) red[lid] = partialF16(wq, lut, lo, (layer * qDim + gi) * rowLen, in, t * cols, cols, lid, wg);
+            else red[lid] = partialF16(wk, lut, lo, (layer * kvDim + j) * rowLen, in, t * cols, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            if ((lid == 0 ? 1 : 0) * (gi < qDim ? 1 : 0) == 1) q.set(t * qDim + gi, red[0]);
+            if ((lid == 0 ? 1 : 0) * (gi >= qDim ? 1 : 0) == 1) k.set(t * kvDim + j, red[0]);
+            kc.localBarrier();
+            red[lid] = 0f;
+            if (gi >= qDim) red[lid] = partialF16(wv, lut, lo, (layer * kvDim + j) * rowLen, in, t * cols, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            if ((lid == 0 ? 1 : 0) * (gi >= qDim ? 1 : 0) == 1) v.set(t * kvDim + j, red[0]);
+            kc.localBarrier();
+        }
+    }
+
+    public static void qkvQ8(KernelContext kc, ByteArray wq, ByteArray wk, ByteArray wv, FloatArray lut, FloatArray in, FloatArray q, FloatArray k, FloatArray v,
+                                IntArray step, IntArray ctrl, int qDim, int kvDim, int cols) {
+        int gi = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
+        int layer = ctrl.get(LAYER), n = step.get(N_ROWS), rowLen = cols / 32 * 34;
+        int j = gi - qDim; // the k/v row of the groups from qDim on
+        float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
+        for (int t = 0; t < n; t++) {
+            if (gi < qDim) red[lid] = partialQ8(wq, lut, (layer * qDim + gi) * rowLen, in, t * cols, cols, lid, wg);
+            else red[lid] = partialQ8(wk, lut, (layer * kvDim + j) * rowLen, in, t * cols, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            if ((lid == 0 ? 1 : 0) * (gi < qDim ? 1 : 0) == 1) q.set(t * qDim + gi, red[0]);
+            if ((lid == 0 ? 1 : 0) * (gi >= qDim ? 1 : 0) == 1) k.set(t * kvDim + j, red[0]);
+            kc.localBarrier();
+            red[lid] = 0f;
+            if (gi >= qDim) red[lid] = partialQ8(wv, lut, (layer * kvDim + j) * rowLen, in, t * cols, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            if ((lid == 0 ? 1 : 0) * (gi >= qDim ? 1 : 0) == 1) v.set(t * kvDim + j, red[0]);
+            kc.localBarrier();
+        }
+    }
+
+    public static void qkvQ4(KernelContext kc, ByteArray wq, ByteArray wk, ByteArray wv, FloatArray lut, FloatArray in, FloatArray q, FloatArray k, FloatArray v,
+                                IntArray step, IntArray ctrl, int qDim, int kvDim, int cols) {
+        int gi = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
+        int layer = ctrl.get(LAYER), n = step.get(N_ROWS), rowLen = cols / 32 * 18;
+        int j = gi - qDim; // the k/v row of the groups from qDim on
+        float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
+        for (int t = 0; t < n; t++) {
+            if (gi < qDim) red[lid] = partialQ4(wq, lut, (layer * qDim + gi) * rowLen, in, t * cols, cols, lid, wg);
+            else red[lid] = partialQ4(wk, lut, (layer * kvDim + j) * rowLen, in, t * cols, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            if ((lid == 0 ? 1 : 0) * (gi < qDim ? 1 : 0) == 1) q.set(t * qDim + gi, red[0]);
+            if ((lid == 0 ? 1 : 0) * (gi >= qDim ? 1 : 0) == 1) k.set(t * kvDim + j, red[0]);
+            kc.localBarrier();
+            red[lid] = 0f;
+            if (gi >= qDim) red[lid] = partialQ4(wv, lut, (layer * kvDim + j) * rowLen, in, t * cols, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            if ((lid == 0 ? 1 : 0) * (gi >= qDim ? 1 : 0) == 1) v.set(t * kvDim + j, red[0]);
+            kc.localBarrier();
+        }
+    }
+
     /** This thread's share of one weight row (starting at {@code base}) times x[xo..xo+cols), as in the matmuls. */
     static float partialF32(FloatArray w, int base, FloatArray in, int xo, int cols, int lid, int wg) {
         float sum = 0f;
