@@ -24,9 +24,9 @@ import static dev.fastdms.tornado.Layout.*;
  *
  * <ul>
  *   <li>{@code step}: the step's rows come in (token ids, their sequences and positions, per-sequence DMS parameters:
- *   the only host-to-device copy of a step), embeddings are looked up, the layer counter is rewound;</li>
+ *   the only host-to-device copy of a step), the layer counter is rewound, embeddings are looked up;</li>
  *   <li>{@code layer}: one transformer layer — executed once per layer, the kernels index every weight and cache
- *   array with the layer counter that the graph's last task advances;</li>
+ *   array with the layer counter, which the FFN's kernels move on (see {@link Layout#LAYER_NEXT});</li>
  *   <li>{@code head}: final norm, logits and the greedy pick; only the picked ids, the status word, and the logits when
  *   asked for, come back.</li>
  * </ul>
@@ -47,6 +47,10 @@ final class ForwardGraphs implements AutoCloseable {
     private TornadoExecutionResult lastLayer, lastHead;
     private long bytesIn, bytesOut;
     private final boolean profile;
+    private final GridScheduler grid = new GridScheduler();
+    private final java.util.Map<String, Integer> tasks = new java.util.HashMap<>();
+    /** Kernel launches (tasks executed) in one forward step: the step graph, the layer graph once per layer, the head. */
+    final int launchesPerStep;
 
     ForwardGraphs(ModelConfig c, DeviceWeights w, float[] ropeInvFreq, int maxRows, int maxSeqs, int slots, int maxWindow,
                   int kvType, boolean logDecisions, TornadoDevice device, int localSize, boolean profile) {
@@ -111,63 +115,89 @@ final class ForwardGraphs implements AutoCloseable {
         log = new ByteArray(logDecisions ? Math.toIntExact(heads * logCtx) : 1);
 
         KernelContext kc = new KernelContext();
-        GridScheduler grid = new GridScheduler();
 
         // ---- step (a graph may only consume from the graph just before it, and only what its tasks use)
         TaskGraph g0 = new TaskGraph("step")
                 .transferToDevice(DataTransferMode.EVERY_EXECUTION, step, stepF)
                 .transferToDevice(DataTransferMode.FIRST_EXECUTION, cfg, cfgF, ctrl, status, lut);
         g0.task("begin", Kernels::begin, kc, step, stepF, cfg, cfgF, lut, ctrl, status);
-        grid.addWorkerGrid("step.begin", flat(1));
-        g0.persistOnDevice(step, stepF, cfg, cfgF, ctrl, status, lut);
-
-        // ---- layer (the embedding lookup runs in the first layer's pass)
-        TaskGraph g1 = new TaskGraph("layer")
-                .consumeFromDevice("step", step, stepF, cfg, cfgF, ctrl, status, lut)
-                .transferToDevice(DataTransferMode.FIRST_EXECUTION, w.embedding.data(), w.wq.data(), w.wk.data(), w.wv.data(), w.wo.data(),
-                        w.gate.data(), w.up.data(), w.down.data(), w.attnNorm, w.ffnNorm, w.qNorm, w.kNorm, invFreq)
-                .transferToDevice(DataTransferMode.FIRST_EXECUTION, x, xb, q, k, v, att, hb, hb2, part, flags, headState,
-                        slotMeta, ring, kF, vF, kB, vB, kS, vS, log);
+        grid("step.begin", flat(1));
+        // the embedding lookup runs once per step here, not in every layer pass
+        g0.transferToDevice(DataTransferMode.FIRST_EXECUTION, w.embedding.data(), x);
         switch (w.embedding.kind()) {
-            case F32 -> g1.task("embed", Kernels::embedF32, kc, (FloatArray) w.embedding.data(), x, step, cfg, ctrl);
-            case F16, BF16 -> g1.task("embed", Kernels::embedF16, kc, (ShortArray) w.embedding.data(), lut, x, step, cfg, ctrl,
+            case F32 -> g0.task("embed", Kernels::embedF32, kc, (FloatArray) w.embedding.data(), x, step, cfg);
+            case F16, BF16 -> g0.task("embed", Kernels::embedF16, kc, (ShortArray) w.embedding.data(), lut, x, step, cfg,
                     w.embedding.kind() == DeviceWeights.Kind.BF16 ? 1 : 0);
-            case Q8_0 -> g1.task("embed", Kernels::embedQ8, kc, (ByteArray) w.embedding.data(), lut, x, step, cfg, ctrl);
-            case Q4_0 -> g1.task("embed", Kernels::embedQ4, kc, (ByteArray) w.embedding.data(), lut, x, step, cfg, ctrl);
+            case Q8_0 -> g0.task("embed", Kernels::embedQ8, kc, (ByteArray) w.embedding.data(), lut, x, step, cfg);
+            case Q4_0 -> g0.task("embed", Kernels::embedQ4, kc, (ByteArray) w.embedding.data(), lut, x, step, cfg);
         }
-        grid.addWorkerGrid("layer.embed", flat(maxRows * c.dim()));
+        grid("step.embed", flat(maxRows * c.dim()));
+        if (w.tiedOutput) g0.persistOnDevice(step, stepF, cfg, cfgF, ctrl, status, lut, x, w.embedding.data());
+        else g0.persistOnDevice(step, stepF, cfg, cfgF, ctrl, status, lut, x);
+
+        // ---- layer
+        TaskGraph g1 = new TaskGraph("layer")
+                .consumeFromDevice("step", step, stepF, cfg, cfgF, ctrl, status, lut, x);
+        if (w.tiedOutput) g1.consumeFromDevice("step", w.embedding.data()); // passed on to the head's logits
+        g1.transferToDevice(DataTransferMode.FIRST_EXECUTION, w.wq.data(), w.wk.data(), w.wv.data(), w.wo.data(),
+                        w.gate.data(), w.up.data(), w.down.data(), w.attnNorm, w.ffnNorm, w.qNorm, w.kNorm, invFreq)
+                .transferToDevice(DataTransferMode.FIRST_EXECUTION, xb, q, k, v, att, hb, hb2, part, flags, headState,
+                        slotMeta, ring, kF, vF, kB, vB, kS, vS, log);
         int dim = c.dim(), qDim = c.qDim(), kvDim = c.kvDim(), ffn = c.ffnDim();
         g1.task("attnNorm", Kernels::rmsnorm, kc, x, xb, w.attnNorm, step, cfg, cfgF, ctrl, 1, 0);
-        grid.addWorkerGrid("layer.attnNorm", groups(maxRows));
-        matmul(g1, grid, "layer", "wq", w.wq, xb, q, qDim, dim, true, false, false, kc);
-        matmul(g1, grid, "layer", "wk", w.wk, xb, k, kvDim, dim, true, false, false, kc);
-        matmul(g1, grid, "layer", "wv", w.wv, xb, v, kvDim, dim, true, false, false, kc);
+        grid("layer.attnNorm", groups(maxRows));
+        if (w.wq.kind() == w.wk.kind() && w.wk.kind() == w.wv.kind()) {
+            switch (w.wq.kind()) {
+                case F32 -> g1.task("qkv", Kernels::qkvF32, kc, (FloatArray) w.wq.data(), (FloatArray) w.wk.data(), (FloatArray) w.wv.data(),
+                        xb, q, k, v, step, ctrl, qDim, kvDim, dim);
+                case F16, BF16 -> g1.task("qkv", Kernels::qkvF16, kc, (ShortArray) w.wq.data(), (ShortArray) w.wk.data(), (ShortArray) w.wv.data(),
+                        lut, xb, q, k, v, step, ctrl, qDim, kvDim, dim, w.wq.kind() == DeviceWeights.Kind.BF16 ? 1 : 0);
+                case Q8_0 -> g1.task("qkv", Kernels::qkvQ8, kc, (ByteArray) w.wq.data(), (ByteArray) w.wk.data(), (ByteArray) w.wv.data(),
+                        lut, xb, q, k, v, step, ctrl, qDim, kvDim, dim);
+                case Q4_0 -> g1.task("qkv", Kernels::qkvQ4, kc, (ByteArray) w.wq.data(), (ByteArray) w.wk.data(), (ByteArray) w.wv.data(),
+                        lut, xb, q, k, v, step, ctrl, qDim, kvDim, dim);
+            }
+            grid("layer.qkv", groups(qDim + kvDim));
+        } else { // mixed-type files: three products
+            matmul(g1, "layer", "wq", w.wq, xb, q, qDim, dim, 1, false, false, kc);
+            matmul(g1, "layer", "wk", w.wk, xb, k, kvDim, dim, 1, false, false, kc);
+            matmul(g1, "layer", "wv", w.wv, xb, v, kvDim, dim, 1, false, false, kc);
+        }
         if (c.qkNorm()) {
             g1.task("qNorm", Kernels::headNorm, kc, q, w.qNorm, step, cfg, cfgF, ctrl, c.heads());
-            grid.addWorkerGrid("layer.qNorm", groups(maxRows * c.heads()));
+            grid("layer.qNorm", groups(maxRows * c.heads()));
             g1.task("kNorm", Kernels::headNorm, kc, k, w.kNorm, step, cfg, cfgF, ctrl, c.kvHeads());
-            grid.addWorkerGrid("layer.kNorm", groups(maxRows * c.kvHeads()));
+            grid("layer.kNorm", groups(maxRows * c.kvHeads()));
         }
         g1.task("dmsRope", Kernels::dmsRope, kc, q, k, invFreq, step, stepF, cfg, ctrl, flags, log);
-        grid.addWorkerGrid("layer.dmsRope", flat(maxRows * (c.heads() + c.kvHeads())));
+        grid("layer.dmsRope", flat(maxRows * (c.heads() + c.kvHeads())));
         g1.task("kvAppend", Kernels::kvAppend, kc, k, v, step, cfg, ctrl, flags, headState, slotMeta, ring, kF, vF, kB, vB, kS, vS, lut, status);
-        grid.addWorkerGrid("layer.kvAppend", flat(maxRows * kvh));
+        grid("layer.kvAppend", flat(maxRows * kvh));
         g1.task("attnPartial", Kernels::attnPartial, kc, q, step, cfg, cfgF, ctrl, headState, slotMeta, kF, vF, kB, vB, kS, vS, lut, part);
-        grid.addWorkerGrid("layer.attnPartial", groups(maxRows * c.heads() * splits));
+        grid("layer.attnPartial", groups(maxRows * c.heads() * splits));
         g1.task("attnCombine", Kernels::attnCombine, kc, part, att, step, cfg, ctrl, headState);
-        grid.addWorkerGrid("layer.attnCombine", groups(maxRows * c.heads()));
+        grid("layer.attnCombine", groups(maxRows * c.heads()));
         g1.task("kvReclaim", Kernels::kvReclaim, kc, step, cfg, ctrl, headState, slotMeta, ring, kF, vF, kB, vB, kS, vS);
-        grid.addWorkerGrid("layer.kvReclaim", flat(maxRows * kvh));
-        matmul(g1, grid, "layer", "wo", w.wo, att, x, dim, qDim, true, true, false, kc);
+        grid("layer.kvReclaim", flat(maxRows * kvh));
+        matmul(g1, "layer", "wo", w.wo, att, x, dim, qDim, 1, true, false, kc);
         g1.task("ffnNorm", Kernels::rmsnorm, kc, x, xb, w.ffnNorm, step, cfg, cfgF, ctrl, 1, 0);
-        grid.addWorkerGrid("layer.ffnNorm", groups(maxRows));
-        matmul(g1, grid, "layer", "gate", w.gate, xb, hb, ffn, dim, true, false, false, kc);
-        matmul(g1, grid, "layer", "up", w.up, xb, hb2, ffn, dim, true, false, false, kc);
-        g1.task("swiglu", Kernels::swiglu, kc, hb, hb2, step, cfg);
-        grid.addWorkerGrid("layer.swiglu", flat(maxRows * ffn));
-        matmul(g1, grid, "layer", "down", w.down, hb, x, dim, ffn, true, true, false, kc);
-        g1.task("nextLayer", Kernels::nextLayer, kc, ctrl);
-        grid.addWorkerGrid("layer.nextLayer", flat(1));
+        grid("layer.ffnNorm", groups(maxRows));
+        if (w.gate.kind() == w.up.kind()) {
+            switch (w.gate.kind()) {
+                case F32 -> g1.task("gateUp", Kernels::gateUpF32, kc, (FloatArray) w.gate.data(), (FloatArray) w.up.data(), xb, hb, step, ctrl, ffn, dim);
+                case F16, BF16 -> g1.task("gateUp", Kernels::gateUpF16, kc, (ShortArray) w.gate.data(), (ShortArray) w.up.data(), lut, xb, hb,
+                        step, ctrl, ffn, dim, w.gate.kind() == DeviceWeights.Kind.BF16 ? 1 : 0);
+                case Q8_0 -> g1.task("gateUp", Kernels::gateUpQ8, kc, (ByteArray) w.gate.data(), (ByteArray) w.up.data(), lut, xb, hb, step, ctrl, ffn, dim);
+                case Q4_0 -> g1.task("gateUp", Kernels::gateUpQ4, kc, (ByteArray) w.gate.data(), (ByteArray) w.up.data(), lut, xb, hb, step, ctrl, ffn, dim);
+            }
+            grid("layer.gateUp", groups(ffn));
+        } else { // mixed-type files: two products, then SwiGLU
+            matmul(g1, "layer", "gate", w.gate, xb, hb, ffn, dim, 1, false, false, kc);
+            matmul(g1, "layer", "up", w.up, xb, hb2, ffn, dim, 1, false, false, kc);
+            g1.task("swiglu", Kernels::swiglu, kc, hb, hb2, step, cfg, ctrl);
+            grid("layer.swiglu", flat(maxRows * ffn));
+        }
+        matmul(g1, "layer", "down", w.down, hb, x, dim, ffn, 2, true, false, kc);
         g1.transferToHost(DataTransferMode.UNDER_DEMAND, headState, log);
         boolean headUsesLut = w.output.kind() != DeviceWeights.Kind.F32;
         if (w.tiedOutput && headUsesLut) g1.persistOnDevice(step, cfg, cfgF, ctrl, status, x, lut, w.embedding.data());
@@ -183,21 +213,22 @@ final class ForwardGraphs implements AutoCloseable {
         else g2.transferToDevice(DataTransferMode.FIRST_EXECUTION, w.output.data());
         g2.transferToDevice(DataTransferMode.FIRST_EXECUTION, w.outputNorm, xh, logits, picked);
         g2.task("outNorm", Kernels::rmsnorm, kc, x, xh, w.outputNorm, step, cfg, cfgF, ctrl, 0, 1);
-        grid.addWorkerGrid("head.outNorm", groups(maxRows));
-        matmul(g2, grid, "head", "logits", w.output, xh, logits, c.vocabSize(), dim, false, false, true, kc);
+        grid("head.outNorm", groups(maxRows));
+        matmul(g2, "head", "logits", w.output, xh, logits, c.vocabSize(), dim, 0, false, true, kc);
         g2.task("argmax", Kernels::argmax, kc, logits, picked, step, cfg, status);
-        grid.addWorkerGrid("head.argmax", groups(maxRows));
+        grid("head.argmax", groups(maxRows));
         g2.transferToHost(DataTransferMode.UNDER_DEMAND, logits, picked, status);
 
         plan = new TornadoExecutionPlan(g0.snapshot(), g1.snapshot(), g2.snapshot());
         plan.withGridScheduler(grid);
+        launchesPerStep = tasks.getOrDefault("step", 0) + c.layers() * tasks.getOrDefault("layer", 0) + tasks.getOrDefault("head", 0);
         if (device != null) plan.withDevice(device);
         if (profile) plan.withProfiler(ProfilerMode.SILENT);
     }
 
-    private void matmul(TaskGraph g, GridScheduler grid, String graph, String name, DeviceWeights.Matrix m, FloatArray in, FloatArray out,
-                        int rowsOut, int cols, boolean layered, boolean accumulate, boolean head, KernelContext kc) {
-        int lay = layered ? 1 : 0, acc = accumulate ? 1 : 0, hd = head ? 1 : 0;
+    private void matmul(TaskGraph g, String graph, String name, DeviceWeights.Matrix m, FloatArray in, FloatArray out,
+                        int rowsOut, int cols, int lay, boolean accumulate, boolean head, KernelContext kc) {
+        int acc = accumulate ? 1 : 0, hd = head ? 1 : 0;
         switch (m.kind()) {
             case F32 -> g.task(name, Kernels::matmulF32, kc, (FloatArray) m.data(), in, out, step, ctrl, rowsOut, cols, lay, acc, hd);
             case F16, BF16 -> g.task(name, Kernels::matmulF16, kc, (ShortArray) m.data(), lut, in, out, step, ctrl, rowsOut, cols, lay, acc, hd,
@@ -205,7 +236,13 @@ final class ForwardGraphs implements AutoCloseable {
             case Q8_0 -> g.task(name, Kernels::matmulQ8, kc, (ByteArray) m.data(), lut, in, out, step, ctrl, rowsOut, cols, lay, acc, hd);
             case Q4_0 -> g.task(name, Kernels::matmulQ4, kc, (ByteArray) m.data(), lut, in, out, step, ctrl, rowsOut, cols, lay, acc, hd);
         }
-        grid.addWorkerGrid(graph + "." + name, groups(rowsOut));
+        grid(graph + "." + name, groups(rowsOut));
+    }
+
+    /** Every task has exactly one worker grid: registering it here also counts the graph's tasks. */
+    private void grid(String task, WorkerGrid1D w) {
+        grid.addWorkerGrid(task, w);
+        tasks.merge(task.substring(0, task.indexOf('.')), 1, Integer::sum);
     }
 
     /** One work-group per item. */

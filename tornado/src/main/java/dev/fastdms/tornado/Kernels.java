@@ -62,8 +62,7 @@ public final class Kernels {
     }
 
     /** Token embeddings of the step's rows (f32 table). */
-    public static void embedF32(KernelContext kc, FloatArray table, FloatArray x, IntArray step, IntArray cfg, IntArray ctrl) {
-        if (ctrl.get(LAYER) != 0) return; // runs in the first layer's pass only
+    public static void embedF32(KernelContext kc, FloatArray table, FloatArray x, IntArray step, IntArray cfg) {
         int i = kc.globalIdx, dim = cfg.get(DIM), n = step.get(N_ROWS);
         if (i < n * dim) {
             int t = i / dim, k = i - t * dim;
@@ -72,8 +71,7 @@ public final class Kernels {
     }
 
     /** Token embeddings from an f16 (bf16 when {@code bf16} is 1) table. */
-    public static void embedF16(KernelContext kc, ShortArray table, FloatArray lut, FloatArray x, IntArray step, IntArray cfg, IntArray ctrl, int bf16) {
-        if (ctrl.get(LAYER) != 0) return;
+    public static void embedF16(KernelContext kc, ShortArray table, FloatArray lut, FloatArray x, IntArray step, IntArray cfg, int bf16) {
         int i = kc.globalIdx, dim = cfg.get(DIM), n = step.get(N_ROWS);
         if (i < n * dim) {
             int t = i / dim, k = i - t * dim;
@@ -83,8 +81,7 @@ public final class Kernels {
     }
 
     /** Token embeddings from a Q8_0 table (blocks of 32: f16 scale, 32 int8). */
-    public static void embedQ8(KernelContext kc, ByteArray table, FloatArray lut, FloatArray x, IntArray step, IntArray cfg, IntArray ctrl) {
-        if (ctrl.get(LAYER) != 0) return; // runs in the first layer's pass only
+    public static void embedQ8(KernelContext kc, ByteArray table, FloatArray lut, FloatArray x, IntArray step, IntArray cfg) {
         int i = kc.globalIdx, dim = cfg.get(DIM), n = step.get(N_ROWS);
         if (i < n * dim) {
             int t = i / dim, k = i - t * dim;
@@ -96,8 +93,7 @@ public final class Kernels {
     }
 
     /** Token embeddings from a Q4_0 table (blocks of 32: f16 scale, 16 bytes of nibbles, low nibbles first). */
-    public static void embedQ4(KernelContext kc, ByteArray table, FloatArray lut, FloatArray x, IntArray step, IntArray cfg, IntArray ctrl) {
-        if (ctrl.get(LAYER) != 0) return; // runs in the first layer's pass only
+    public static void embedQ4(KernelContext kc, ByteArray table, FloatArray lut, FloatArray x, IntArray step, IntArray cfg) {
         int i = kc.globalIdx, dim = cfg.get(DIM), n = step.get(N_ROWS);
         if (i < n * dim) {
             int t = i / dim, k = i - t * dim;
@@ -165,16 +161,18 @@ public final class Kernels {
     /**
      * out[t][r] (+)= W[r] · in[t] for the step's rows t, one work-group per output row r (threads split the columns,
      * a local tree reduction sums them). All rows of the step reuse the weight row while it is in cache: prefill is
-     * matrix-matrix work. {@code accumulate}: add to out (the residual stream). {@code head}: the logits rows.
+     * matrix-matrix work. {@code layered}: 0 one matrix, 1 the layer at ctrl[LAYER], 2 the layer at
+     * ctrl[LAYER_NEXT] - 1, and then thread 0 moves ctrl[LAYER] on (the pass's last kernel). {@code accumulate}: add to out (the residual stream). {@code head}: the logits rows.
      */
     public static void matmulF32(KernelContext kc, FloatArray w, FloatArray in, FloatArray out, IntArray step, IntArray ctrl,
                                  int rowsOut, int cols, int layered, int accumulate, int head) {
         int r = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
+        if ((layered == 2 ? 1 : 0) * (r == 0 ? 1 : 0) * (lid == 0 ? 1 : 0) == 1) ctrl.set(LAYER, ctrl.get(LAYER_NEXT));
         int n = step.get(N_ROWS), mode = step.get(LOGITS_MODE);
         if (head == 1 && mode == LOGITS_NONE) return;
         int first = (head == 1 ? 1 : 0) * (mode == LOGITS_LAST ? 1 : 0) * (n - 1);
         float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
-        int base = ((layered == 1 ? ctrl.get(LAYER) * rowsOut : 0) + r) * cols;
+        int base = ((layered == 1 ? ctrl.get(LAYER) * rowsOut : 0) + (layered == 2 ? (ctrl.get(LAYER_NEXT) - 1) * rowsOut : 0) + r) * cols;
         for (int t = first; t < n; t++) {
             float sum = 0f;
             for (int k = lid; k < cols; k += wg) sum += w.get(base + k) * in.get(t * cols + k);
@@ -195,11 +193,12 @@ public final class Kernels {
     public static void matmulF16(KernelContext kc, ShortArray w, FloatArray lut, FloatArray in, FloatArray out, IntArray step, IntArray ctrl,
                                  int rowsOut, int cols, int layered, int accumulate, int head, int bf16) {
         int r = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
+        if ((layered == 2 ? 1 : 0) * (r == 0 ? 1 : 0) * (lid == 0 ? 1 : 0) == 1) ctrl.set(LAYER, ctrl.get(LAYER_NEXT));
         int n = step.get(N_ROWS), mode = step.get(LOGITS_MODE);
         if (head == 1 && mode == LOGITS_NONE) return;
         int first = (head == 1 ? 1 : 0) * (mode == LOGITS_LAST ? 1 : 0) * (n - 1);
         float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
-        int base = ((layered == 1 ? ctrl.get(LAYER) * rowsOut : 0) + r) * cols;
+        int base = ((layered == 1 ? ctrl.get(LAYER) * rowsOut : 0) + (layered == 2 ? (ctrl.get(LAYER_NEXT) - 1) * rowsOut : 0) + r) * cols;
         int lo = bf16 * LUT_BF16;
         for (int t = first; t < n; t++) {
             float sum = 0f;
@@ -221,12 +220,13 @@ public final class Kernels {
     public static void matmulQ8(KernelContext kc, ByteArray w, FloatArray lut, FloatArray in, FloatArray out, IntArray step, IntArray ctrl,
                                 int rowsOut, int cols, int layered, int accumulate, int head) {
         int r = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
+        if ((layered == 2 ? 1 : 0) * (r == 0 ? 1 : 0) * (lid == 0 ? 1 : 0) == 1) ctrl.set(LAYER, ctrl.get(LAYER_NEXT));
         int n = step.get(N_ROWS), mode = step.get(LOGITS_MODE);
         if (head == 1 && mode == LOGITS_NONE) return;
         int first = (head == 1 ? 1 : 0) * (mode == LOGITS_LAST ? 1 : 0) * (n - 1);
         float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
         int blocks = cols / 32;
-        int base = ((layered == 1 ? ctrl.get(LAYER) * rowsOut : 0) + r) * blocks * 34;
+        int base = ((layered == 1 ? ctrl.get(LAYER) * rowsOut : 0) + (layered == 2 ? (ctrl.get(LAYER_NEXT) - 1) * rowsOut : 0) + r) * blocks * 34;
         for (int t = first; t < n; t++) {
             float sum = 0f;
             for (int b = lid; b < blocks; b += wg) {
@@ -254,12 +254,13 @@ public final class Kernels {
     public static void matmulQ4(KernelContext kc, ByteArray w, FloatArray lut, FloatArray in, FloatArray out, IntArray step, IntArray ctrl,
                                 int rowsOut, int cols, int layered, int accumulate, int head) {
         int r = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
+        if ((layered == 2 ? 1 : 0) * (r == 0 ? 1 : 0) * (lid == 0 ? 1 : 0) == 1) ctrl.set(LAYER, ctrl.get(LAYER_NEXT));
         int n = step.get(N_ROWS), mode = step.get(LOGITS_MODE);
         if (head == 1 && mode == LOGITS_NONE) return;
         int first = (head == 1 ? 1 : 0) * (mode == LOGITS_LAST ? 1 : 0) * (n - 1);
         float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
         int blocks = cols / 32;
-        int base = ((layered == 1 ? ctrl.get(LAYER) * rowsOut : 0) + r) * blocks * 18;
+        int base = ((layered == 1 ? ctrl.get(LAYER) * rowsOut : 0) + (layered == 2 ? (ctrl.get(LAYER_NEXT) - 1) * rowsOut : 0) + r) * blocks * 18;
         for (int t = first; t < n; t++) {
             float sum = 0f;
             for (int b = lid; b < blocks; b += wg) {
@@ -685,17 +686,282 @@ public final class Kernels {
 
     // ---------------------------------------------------------------- feed-forward, layer counter, logits
 
-    /** hb = silu(hb) * hb2 over the step's rows. */
-    public static void swiglu(KernelContext kc, FloatArray hb, FloatArray hb2, IntArray step, IntArray cfg) {
+    /** hb = silu(hb) * hb2 over the step's rows; thread 0 also sets ctrl[LAYER_NEXT] for the down projection. */
+    public static void swiglu(KernelContext kc, FloatArray hb, FloatArray hb2, IntArray step, IntArray cfg, IntArray ctrl) {
         int i = kc.globalIdx;
+        if (i == 0) ctrl.set(LAYER_NEXT, ctrl.get(LAYER) + 1);
         if (i >= step.get(N_ROWS) * cfg.get(FFN)) return;
         float g = hb.get(i);
         hb.set(i, g / (1f + TornadoMath.exp(-g)) * hb2.get(i));
     }
 
-    /** The layer counter moves on (one thread). */
-    public static void nextLayer(KernelContext kc, IntArray ctrl) {
-        if (kc.globalIdx == 0) ctrl.set(LAYER, ctrl.get(LAYER) + 1);
+    // The FFN's gate and up projections and SwiGLU in one kernel (one work-group per FFN row r): both weight rows
+    // share the input, and hb[t][r] = silu(gate[r] . x[t]) * (up[r] . x[t]) needs nothing from other rows. Thread 0
+    // sets ctrl[LAYER_NEXT] for the down projection. One variant per stored type, as the matmuls.
+
+    public static void gateUpF32(KernelContext kc, FloatArray gate, FloatArray up, FloatArray in, FloatArray hb, IntArray step, IntArray ctrl,
+                                 int ffn, int cols) {
+        int r = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
+        int layer = ctrl.get(LAYER);
+        if ((r == 0 ? 1 : 0) * (lid == 0 ? 1 : 0) == 1) ctrl.set(LAYER_NEXT, layer + 1);
+        int n = step.get(N_ROWS);
+        float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
+        int base = (layer * ffn + r) * cols;
+        for (int t = 0; t < n; t++) {
+            red[lid] = partialF32(gate, base, in, t * cols, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            kc.localBarrier();
+            float g = red[0];
+            kc.localBarrier();
+            red[lid] = partialF32(up, base, in, t * cols, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            if (lid == 0) hb.set(t * ffn + r, g / (1f + TornadoMath.exp(-g)) * red[0]);
+            kc.localBarrier();
+        }
+    }
+
+    public static void gateUpF16(KernelContext kc, ShortArray gate, ShortArray up, FloatArray lut, FloatArray in, FloatArray hb, IntArray step,
+                                 IntArray ctrl, int ffn, int cols, int bf16) {
+        int r = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
+        int layer = ctrl.get(LAYER);
+        if ((r == 0 ? 1 : 0) * (lid == 0 ? 1 : 0) == 1) ctrl.set(LAYER_NEXT, layer + 1);
+        int n = step.get(N_ROWS);
+        float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
+        int base = (layer * ffn + r) * cols;
+        int lo = bf16 * LUT_BF16;
+        for (int t = 0; t < n; t++) {
+            red[lid] = partialF16(gate, lut, lo, base, in, t * cols, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            kc.localBarrier();
+            float g = red[0];
+            kc.localBarrier();
+            red[lid] = partialF16(up, lut, lo, base, in, t * cols, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            if (lid == 0) hb.set(t * ffn + r, g / (1f + TornadoMath.exp(-g)) * red[0]);
+            kc.localBarrier();
+        }
+    }
+
+    public static void gateUpQ8(KernelContext kc, ByteArray gate, ByteArray up, FloatArray lut, FloatArray in, FloatArray hb, IntArray step,
+                                IntArray ctrl, int ffn, int cols) {
+        int r = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
+        int layer = ctrl.get(LAYER);
+        if ((r == 0 ? 1 : 0) * (lid == 0 ? 1 : 0) == 1) ctrl.set(LAYER_NEXT, layer + 1);
+        int n = step.get(N_ROWS);
+        float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
+        int base = (layer * ffn + r) * (cols / 32) * 34;
+        for (int t = 0; t < n; t++) {
+            red[lid] = partialQ8(gate, lut, base, in, t * cols, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            kc.localBarrier();
+            float g = red[0];
+            kc.localBarrier();
+            red[lid] = partialQ8(up, lut, base, in, t * cols, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            if (lid == 0) hb.set(t * ffn + r, g / (1f + TornadoMath.exp(-g)) * red[0]);
+            kc.localBarrier();
+        }
+    }
+
+    public static void gateUpQ4(KernelContext kc, ByteArray gate, ByteArray up, FloatArray lut, FloatArray in, FloatArray hb, IntArray step,
+                                IntArray ctrl, int ffn, int cols) {
+        int r = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
+        int layer = ctrl.get(LAYER);
+        if ((r == 0 ? 1 : 0) * (lid == 0 ? 1 : 0) == 1) ctrl.set(LAYER_NEXT, layer + 1);
+        int n = step.get(N_ROWS);
+        float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
+        int base = (layer * ffn + r) * (cols / 32) * 18;
+        for (int t = 0; t < n; t++) {
+            red[lid] = partialQ4(gate, lut, base, in, t * cols, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            kc.localBarrier();
+            float g = red[0];
+            kc.localBarrier();
+            red[lid] = partialQ4(up, lut, base, in, t * cols, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            if (lid == 0) hb.set(t * ffn + r, g / (1f + TornadoMath.exp(-g)) * red[0]);
+            kc.localBarrier();
+        }
+    }
+
+    // The q, k and v projections in one kernel: work-groups below qDim each make one q row, the others one k row and
+    // the v row of the same index (all read the same normed input). Every barrier sits outside the branches (PoCL
+    // hung on barriers inside a branch, even one uniform per work-group), and each branch stores its product to local
+    // memory (a value merged from the two branches came out wrong). One variant per stored type, as the matmuls.
+
+    public static void qkvF32(KernelContext kc, FloatArray wq, FloatArray wk, FloatArray wv, FloatArray in, FloatArray q, FloatArray k, FloatArray v,
+                                IntArray step, IntArray ctrl, int qDim, int kvDim, int cols) {
+        int gi = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
+        int layer = ctrl.get(LAYER), n = step.get(N_ROWS), rowLen = cols;
+        int j = gi - qDim; // the k/v row of the groups from qDim on
+        float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
+        for (int t = 0; t < n; t++) {
+            if (gi < qDim) red[lid] = partialF32(wq, (layer * qDim + gi) * rowLen, in, t * cols, cols, lid, wg);
+            else red[lid] = partialF32(wk, (layer * kvDim + j) * rowLen, in, t * cols, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            if ((lid == 0 ? 1 : 0) * (gi < qDim ? 1 : 0) == 1) q.set(t * qDim + gi, red[0]);
+            if ((lid == 0 ? 1 : 0) * (gi >= qDim ? 1 : 0) == 1) k.set(t * kvDim + j, red[0]);
+            kc.localBarrier();
+            red[lid] = 0f;
+            if (gi >= qDim) red[lid] = partialF32(wv, (layer * kvDim + j) * rowLen, in, t * cols, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            if ((lid == 0 ? 1 : 0) * (gi >= qDim ? 1 : 0) == 1) v.set(t * kvDim + j, red[0]);
+            kc.localBarrier();
+        }
+    }
+
+    public static void qkvF16(KernelContext kc, ShortArray wq, ShortArray wk, ShortArray wv, FloatArray lut, FloatArray in, FloatArray q, FloatArray k, FloatArray v,
+                                IntArray step, IntArray ctrl, int qDim, int kvDim, int cols, int bf16) {
+        int gi = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
+        int layer = ctrl.get(LAYER), n = step.get(N_ROWS), rowLen = cols;
+        int j = gi - qDim; // the k/v row of the groups from qDim on
+        int lo = bf16 * LUT_BF16;
+        float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
+        for (int t = 0; t < n; t++) {
+            if (gi < qDim) red[lid] = partialF16(wq, lut, lo, (layer * qDim + gi) * rowLen, in, t * cols, cols, lid, wg);
+            else red[lid] = partialF16(wk, lut, lo, (layer * kvDim + j) * rowLen, in, t * cols, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            if ((lid == 0 ? 1 : 0) * (gi < qDim ? 1 : 0) == 1) q.set(t * qDim + gi, red[0]);
+            if ((lid == 0 ? 1 : 0) * (gi >= qDim ? 1 : 0) == 1) k.set(t * kvDim + j, red[0]);
+            kc.localBarrier();
+            red[lid] = 0f;
+            if (gi >= qDim) red[lid] = partialF16(wv, lut, lo, (layer * kvDim + j) * rowLen, in, t * cols, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            if ((lid == 0 ? 1 : 0) * (gi >= qDim ? 1 : 0) == 1) v.set(t * kvDim + j, red[0]);
+            kc.localBarrier();
+        }
+    }
+
+    public static void qkvQ8(KernelContext kc, ByteArray wq, ByteArray wk, ByteArray wv, FloatArray lut, FloatArray in, FloatArray q, FloatArray k, FloatArray v,
+                                IntArray step, IntArray ctrl, int qDim, int kvDim, int cols) {
+        int gi = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
+        int layer = ctrl.get(LAYER), n = step.get(N_ROWS), rowLen = cols / 32 * 34;
+        int j = gi - qDim; // the k/v row of the groups from qDim on
+        float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
+        for (int t = 0; t < n; t++) {
+            if (gi < qDim) red[lid] = partialQ8(wq, lut, (layer * qDim + gi) * rowLen, in, t * cols, cols, lid, wg);
+            else red[lid] = partialQ8(wk, lut, (layer * kvDim + j) * rowLen, in, t * cols, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            if ((lid == 0 ? 1 : 0) * (gi < qDim ? 1 : 0) == 1) q.set(t * qDim + gi, red[0]);
+            if ((lid == 0 ? 1 : 0) * (gi >= qDim ? 1 : 0) == 1) k.set(t * kvDim + j, red[0]);
+            kc.localBarrier();
+            red[lid] = 0f;
+            if (gi >= qDim) red[lid] = partialQ8(wv, lut, (layer * kvDim + j) * rowLen, in, t * cols, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            if ((lid == 0 ? 1 : 0) * (gi >= qDim ? 1 : 0) == 1) v.set(t * kvDim + j, red[0]);
+            kc.localBarrier();
+        }
+    }
+
+    public static void qkvQ4(KernelContext kc, ByteArray wq, ByteArray wk, ByteArray wv, FloatArray lut, FloatArray in, FloatArray q, FloatArray k, FloatArray v,
+                                IntArray step, IntArray ctrl, int qDim, int kvDim, int cols) {
+        int gi = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
+        int layer = ctrl.get(LAYER), n = step.get(N_ROWS), rowLen = cols / 32 * 18;
+        int j = gi - qDim; // the k/v row of the groups from qDim on
+        float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
+        for (int t = 0; t < n; t++) {
+            if (gi < qDim) red[lid] = partialQ4(wq, lut, (layer * qDim + gi) * rowLen, in, t * cols, cols, lid, wg);
+            else red[lid] = partialQ4(wk, lut, (layer * kvDim + j) * rowLen, in, t * cols, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            if ((lid == 0 ? 1 : 0) * (gi < qDim ? 1 : 0) == 1) q.set(t * qDim + gi, red[0]);
+            if ((lid == 0 ? 1 : 0) * (gi >= qDim ? 1 : 0) == 1) k.set(t * kvDim + j, red[0]);
+            kc.localBarrier();
+            red[lid] = 0f;
+            if (gi >= qDim) red[lid] = partialQ4(wv, lut, (layer * kvDim + j) * rowLen, in, t * cols, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            if ((lid == 0 ? 1 : 0) * (gi >= qDim ? 1 : 0) == 1) v.set(t * kvDim + j, red[0]);
+            kc.localBarrier();
+        }
+    }
+
+    /** This thread's share of one weight row (starting at {@code base}) times x[xo..xo+cols), as in the matmuls. */
+    static float partialF32(FloatArray w, int base, FloatArray in, int xo, int cols, int lid, int wg) {
+        float sum = 0f;
+        for (int k = lid; k < cols; k += wg) sum += w.get(base + k) * in.get(xo + k);
+        return sum;
+    }
+
+    static float partialF16(ShortArray w, FloatArray lut, int lo, int base, FloatArray in, int xo, int cols, int lid, int wg) {
+        float sum = 0f;
+        for (int k = lid; k < cols; k += wg) sum += lut.get(lo + (w.get(base + k) & 0xFFFF)) * in.get(xo + k);
+        return sum;
+    }
+
+    static float partialQ8(ByteArray w, FloatArray lut, int base, FloatArray in, int xo, int cols, int lid, int wg) {
+        float sum = 0f;
+        for (int b = lid; b < cols / 32; b += wg) {
+            int o = base + b * 34;
+            float d = lut.get((w.get(o) & 0xFF) | ((w.get(o + 1) & 0xFF) << 8));
+            int x0 = xo + b * 32;
+            float s = 0f;
+            for (int j = 0; j < 32; j++) s += w.get(o + 2 + j) * in.get(x0 + j);
+            sum += d * s;
+        }
+        return sum;
+    }
+
+    static float partialQ4(ByteArray w, FloatArray lut, int base, FloatArray in, int xo, int cols, int lid, int wg) {
+        float sum = 0f;
+        for (int b = lid; b < cols / 32; b += wg) {
+            int o = base + b * 18;
+            float d = lut.get((w.get(o) & 0xFF) | ((w.get(o + 1) & 0xFF) << 8));
+            int x0 = xo + b * 32;
+            float s = 0f;
+            for (int j = 0; j < 16; j++) {
+                int q = w.get(o + 2 + j);
+                s += ((q & 15) - 8) * in.get(x0 + j) + (((q >> 4) & 15) - 8) * in.get(x0 + j + 16);
+            }
+            sum += d * s;
+        }
+        return sum;
     }
 
     /** Greedy pick of each logits row (one work-group per row): the largest logit, lowest index on ties. */

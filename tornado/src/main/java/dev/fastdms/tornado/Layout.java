@@ -15,8 +15,9 @@ final class Layout {
     // cfgF: float constants
     static final int EPS = 0, ATTN_SCALE = 1, CFGF_SIZE = 2;
 
-    // ctrl: device-side counters
-    static final int LAYER = 0, CTRL_SIZE = 2;
+    // ctrl: device-side counters: the layer every kernel of a pass reads, and the next one, which the FFN's gate/up
+    // kernel writes and the down projection (reading LAYER_NEXT - 1) copies back, so no kernel writes what it reads
+    static final int LAYER = 0, LAYER_NEXT = 1, CTRL_SIZE = 2;
 
     // status (comes back every step)
     static final int STATUS_FULL = 0, STATUS_FULL_HEAD = 1, STATUS_BAD_INPUT = 2, STATUS_NAN = 3, STATUS_SIZE = 4;

@@ -70,6 +70,8 @@ public final class TornadoForward implements ForwardPass {
     public long bytesOut() { return g.bytesOut(); }
     public long steps() { return steps; }
     ForwardGraphs graphs() { return g; }
+    /** Kernel launches one forward step makes (the same for prefill and decode: grids are fixed when the graphs are built). */
+    public int launchesPerStep() { return g.launchesPerStep; }
     /** Device kernel nanoseconds so far (profiling on). */
     public long kernelNanos() { return g.kernelNanos(); }
 

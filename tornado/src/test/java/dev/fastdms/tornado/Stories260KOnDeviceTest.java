@@ -57,6 +57,14 @@ class Stories260KOnDeviceTest {
     }
 
     @Test
+    void aStepLaunchesTheStepGraphOnceTheLayerGraphPerLayerAndTheHead() {
+        // step: begin, embed; layer: norm, q+k+v, rope+DMS, append, attention (2), reclaim, o, norm, gate+up+SwiGLU, down;
+        // head: norm, logits, argmax
+        assertEquals(5, mf.config().layers());
+        assertEquals(2 + 5 * 11 + 3, dev.launchesPerStep());
+    }
+
+    @Test
     void greedyTokensMatchGoldenWithOnlyTokenIdsCrossingTheBus() throws Exception {
         int[] want = Assets.ints(Assets.json("reference/stories260K_greedy_reference.json").get("greedy_token_ids"));
         Sequence s = dev.newSequence(KvDtype.F32, null);
