@@ -27,7 +27,7 @@ public final class ModelOptions {
     @Option(names = "--device", paramLabel = "N", description = "Device index within a TornadoVM backend (default: its first device; see ./fastdms devices).")
     Integer device;
 
-    @Option(names = "--kv-slots", paramLabel = "N", description = {"TornadoVM backends: KV slots per (sequence, layer, KV head) on the device (default: the context).",
+    @Option(names = "--kv-slots", paramLabel = "N", description = {"TornadoVM backends: KV slots per (sequence, layer, KV head) on the device (default: as many as --kv-budget holds for every sequence, else the context).",
             "With DMS, tokens retained plus the window and one step must fit; a full head stops generation with a clear error."})
     Integer kvSlots;
 

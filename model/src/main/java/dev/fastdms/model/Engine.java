@@ -114,7 +114,7 @@ public final class Engine implements AutoCloseable {
                 forward = new Transformer(c, w, MAX_ROWS);
             } else {
                 if (policy != null) throw new IllegalArgumentException("--kv-policy " + o.kvPolicy() + " runs on the jvm backend only (the " + backend + " backend evicts by DMS)");
-                if (budget != null) throw new IllegalArgumentException("--kv-budget applies to the jvm backend; the " + backend + " backend sizes its device cache with --kv-slots");
+                if (budget != null && o.kvSlots() > 0) throw new IllegalArgumentException("give --kv-slots or --kv-budget for the " + backend + " backend's cache, not both");
                 forward = provider.open(backend, o.device(), c, w, new BackendProvider.Options(o.deviceRows() > 0 ? o.deviceRows() : 32,
                         Math.max(1, o.maxSequences()), o.kvSlots(), kv, 0));
             }

@@ -317,8 +317,11 @@ final class ForwardGraphs implements AutoCloseable {
     }
 
     /** Device bytes of the KV cache of one sequence slot: key and value rows, their scales, slot metadata, the ring. */
-    long kvBytesPerSequence() {
-        int hd = c.headDim();
+    long kvBytesPerSequence() { return kvBytesPerSequence(c, slots, kvType, ringSize); }
+
+    /** The device memory one sequence's cache takes with {@code slots} rows per (layer, KV head). */
+    static long kvBytesPerSequence(ModelConfig c, long slots, int kvType, int ringSize) {
+        int hd = c.headDim(), kvBlocks = kvType == KV_Q8 ? (hd % 32 == 0 ? hd / 32 : 1) : 1;
         long rowBytes = kvType == KV_F32 ? 4L * hd : hd + 4L * kvBlocks;
         long perHead = slots * (2 * rowBytes + 8) + 4L * ringSize + 8;
         return perHead * c.layers() * c.kvHeads();

@@ -41,7 +41,15 @@ public final class TornadoBackendProvider implements BackendProvider {
     public ForwardPass open(String backend, int device, ModelConfig config, Weights weights, Options o) {
         var picked = Devices.pick(backend, device);
         int window = o.kv() != null && o.kv().dms() != null ? o.kv().dms().window() : 0;
-        var s = new TornadoForward.Settings(o.maxRows(), o.maxSequences(), o.kvSlotsPerHead(), Math.max(window, o.maxWindow()),
+        int slots = o.kvSlotsPerHead();
+        if (slots <= 0 && o.kv() != null && o.kv().budget() != null) { // --kv-budget sizes the device cache
+            slots = TornadoForward.slotsWithin(config, o.kv().budget().limit(), o.maxSequences(), o.kv().dtype(), Math.max(window, o.maxWindow()), o.maxRows());
+            if (slots < 1) {
+                throw new IllegalArgumentException("--kv-budget " + o.kv().budget().limit() + " cannot hold even one KV slot per head for "
+                        + o.maxSequences() + " sequence(s) on the device");
+            }
+        }
+        var s = new TornadoForward.Settings(o.maxRows(), o.maxSequences(), slots, Math.max(window, o.maxWindow()),
                 o.kv() == null ? KvDtype.F32 : o.kv().dtype(), false,
                 localSize(picked.getPhysicalDevice().getDeviceName()), false);
         TornadoForward f = new TornadoForward(backend, picked, config, weights, s);

@@ -57,6 +57,22 @@ public final class TornadoForward implements ForwardPass {
                 slots, Math.max(0, s.maxWindow()), kvType, s.recordDecisions(), device, s.localSize(), s.profile());
     }
 
+    /**
+     * The most KV slots per (sequence, layer, KV head), up to the context, that {@code maxSequences} sequences' device
+     * caches can take within {@code budgetBytes} (--kv-budget on a device backend); 0 when not even one fits.
+     */
+    public static int slotsWithin(ModelConfig c, long budgetBytes, int maxSequences, KvDtype dtype, int maxWindow, int maxRows) {
+        int kvType = switch (dtype) { case Q8 -> KV_Q8; case FP8_E4M3 -> KV_FP8; default -> KV_F32; };
+        int ring = Math.max(0, maxWindow) + maxRows + 1; // the eviction ring, as ForwardGraphs sizes it
+        long perSequence = budgetBytes / Math.max(1, maxSequences);
+        int lo = 0, hi = c.contextLength();
+        while (lo < hi) { // the per-sequence bytes grow with the slots: the largest count that fits
+            int mid = (lo + hi + 1) >>> 1;
+            if (ForwardGraphs.kvBytesPerSequence(c, mid, kvType, ring) <= perSequence) lo = mid; else hi = mid - 1;
+        }
+        return lo;
+    }
+
     @Override public ModelConfig config() { return c; }
     @Override public int maxRows() { return g.maxRows; }
     @Override public String backend() { return backend; }
