@@ -38,29 +38,23 @@ public final class Q4_KTensor extends FloatTensor {
     static final ValueLayout.OfLong LONG_LE = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     static final ValueLayout.OfInt INT_LE = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
-    /** {@link #scaleMin} scale of sub-block j from the packed bytes 0-7 ({@code lo}) and 8-11 ({@code hi}). */
-    static int scale(long lo, int hi, int j) {
-        if (j < 4) return (int) (lo >>> (8 * j)) & 63;
-        return (hi >>> (8 * (j - 4))) & 0xF | ((int) (lo >>> (8 * (j - 4) + 6)) & 3) << 4;
-    }
-
-    /** {@link #scaleMin} min of sub-block j, as {@link #scale}. */
-    static int min(long lo, int hi, int j) {
-        if (j < 4) return (int) (lo >>> (8 * (j + 4))) & 63;
-        return (hi >>> (8 * (j - 4) + 4)) & 0xF | ((int) (lo >>> (8 * j + 6)) & 3) << 4;
-    }
-
-    /** The 8 six-bit scales of a super-block, scale j in byte j, unpacked from the same words as {@link #scale}. */
+    /**
+     * The 8 six-bit scales of a super-block, scale j in byte j, unpacked from its packed bytes 0-7 ({@code lo}) and
+     * 8-11 ({@code hi}) at once: ggml's get_scale_min_k4 ({@link #scaleMin}) for all eight.
+     */
     static long scales(long lo, int hi) {
         long low = lo & 0x3F3F3F3FL, high = (hi & 0x0F0F0F0F | (int) (lo >>> 2) & 0x30303030) & 0xFFFFFFFFL;
         return low | high << 32;
     }
 
-    /** The 8 six-bit mins of a super-block, min j in byte j, as {@link #min}. */
+    /** The 8 six-bit mins of a super-block, min j in byte j, as {@link #scales}. */
     static long mins(long lo, int hi) {
         long low = lo >>> 32 & 0x3F3F3F3FL, high = (hi >>> 4 & 0x0F0F0F0F | (int) (lo >>> 34) & 0x30303030) & 0xFFFFFFFFL;
         return low | high << 32;
     }
+
+    /** Byte j of packed {@link #scales} or {@link #mins}. */
+    static int at(long packed, int j) { return (int) (packed >>> (8 * j)) & 0xFF; }
 
     @Override
     public float getFloat(long i) {
@@ -147,8 +141,8 @@ public final class Q4_KTensor extends FloatTensor {
                     .convertShape(VectorOperators.B2F, FW, 0)).mul(FloatVector.fromArray(FW, xp, xpOff + 32 * g + 16));
             pHi = ((FloatVector) r.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and(NIBBLE)
                     .convertShape(VectorOperators.B2F, FW, 0)).fma(FloatVector.fromArray(FW, xp, xpOff + 32 * g + 48), pHi);
-            FloatVector nextLo = pLo.fma(FloatVector.broadcast(FW, d * (int) (scales >>> (8 * h) & 0xFF)), acc2);
-            FloatVector nextHi = pHi.fma(FloatVector.broadcast(FW, d * (int) (scales >>> (8 * h + 8) & 0xFF)), acc4);
+            FloatVector nextLo = pLo.fma(FloatVector.broadcast(FW, d * at(scales, h)), acc2);
+            FloatVector nextHi = pHi.fma(FloatVector.broadcast(FW, d * at(scales, h + 1)), acc4);
             acc2 = acc;
             acc = nextLo;
             acc4 = acc3;
@@ -184,6 +178,7 @@ public final class Q4_KTensor extends FloatTensor {
             // the 12 bytes of packed scales and mins read once as a long and an int, unpacked by shifts
             long lo = data.get(LONG_LE, blk + 4);
             int hi = data.get(INT_LE, blk + 12);
+            long sc = scales(lo, hi), mn = mins(lo, hi);
             for (int c = 0; c < 4; c++) {
                 // Σ w·x over a sub-block = d*scale * Σ q·x - dmin*min * Σ x: four independent chains per 64 weights
                 // (q·x and x for each nibble half), scaled once per sub-block
@@ -198,10 +193,10 @@ public final class Q4_KTensor extends FloatTensor {
                     xLo = xLo.add(xl);
                     xHi = xHi.add(xh);
                 }
-                acc = qxLo.fma(FloatVector.broadcast(F, d * scale(lo, hi, 2 * c)), acc);
-                acc = qxHi.fma(FloatVector.broadcast(F, d * scale(lo, hi, 2 * c + 1)), acc);
-                accMin = xLo.fma(FloatVector.broadcast(F, dmin * min(lo, hi, 2 * c)), accMin);
-                accMin = xHi.fma(FloatVector.broadcast(F, dmin * min(lo, hi, 2 * c + 1)), accMin);
+                acc = qxLo.fma(FloatVector.broadcast(F, d * at(sc, 2 * c)), acc);
+                acc = qxHi.fma(FloatVector.broadcast(F, d * at(sc, 2 * c + 1)), acc);
+                accMin = xLo.fma(FloatVector.broadcast(F, dmin * at(mn, 2 * c)), accMin);
+                accMin = xHi.fma(FloatVector.broadcast(F, dmin * at(mn, 2 * c + 1)), accMin);
             }
         }
         keep(touched);
@@ -216,11 +211,12 @@ public final class Q4_KTensor extends FloatTensor {
             float d = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk)), dmin = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk + 2));
             long lo = data.get(LONG_LE, blk + 4);
             int hi = data.get(INT_LE, blk + 12);
+            long sc = scales(lo, hi), mn = mins(lo, hi);
             for (int c = 0; c < 4; c++) {
-                FloatVector sLo = FloatVector.broadcast(F, d * scale(lo, hi, 2 * c));
-                FloatVector mLo = FloatVector.broadcast(F, -dmin * min(lo, hi, 2 * c));
-                FloatVector sHi = FloatVector.broadcast(F, d * scale(lo, hi, 2 * c + 1));
-                FloatVector mHi = FloatVector.broadcast(F, -dmin * min(lo, hi, 2 * c + 1));
+                FloatVector sLo = FloatVector.broadcast(F, d * at(sc, 2 * c));
+                FloatVector mLo = FloatVector.broadcast(F, -dmin * at(mn, 2 * c));
+                FloatVector sHi = FloatVector.broadcast(F, d * at(sc, 2 * c + 1));
+                FloatVector mHi = FloatVector.broadcast(F, -dmin * at(mn, 2 * c + 1));
                 int o = outOff + j + c * 64;
                 for (int p = 0; p < 32; p += 8) {
                     IntVector q = ((IntVector) ByteVector.fromMemorySegment(B8, data, blk + 16 + c * 32 + p, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
