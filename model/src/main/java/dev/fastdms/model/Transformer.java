@@ -34,7 +34,10 @@ public final class Transformer implements ForwardPass {
     private final JvmSequence[] rowSeq;
     private final int[] rowPos;
     private final ThreadLocal<float[]> scratch = ThreadLocal.withInitial(() -> new float[256]);
-    /** The FFN down projections for decode, in column panels where their rows are long (see ColumnPanels). */
+    /**
+     * The FFN down projections for decode, in column panels where their rows are long (see ColumnPanels), made on the
+     * first decode step: commands that never decode a single row (eval, batched bench) do not copy them.
+     */
     private final FloatTensor[] down;
 
     public Transformer(ModelConfig config, Weights weights, int maxRows) {
@@ -42,7 +45,6 @@ public final class Transformer implements ForwardPass {
         this.w = weights;
         this.maxRows = maxRows;
         down = new FloatTensor[c.layers()];
-        for (int l = 0; l < c.layers(); l++) down[l] = ColumnPanels.of(weights.wDown[l], c.dim(), c.ffnDim());
         int half = c.headDim() / 2;
         invFreq = ropeInverseFrequencies(c, weights.ropeFreqFactors);
         x = new float[maxRows * c.dim()];
@@ -176,7 +178,7 @@ public final class Transformer implements ForwardPass {
                 w.wUp[l].matmul(xb, dim, hb2, ffn, n, ffn, dim);
             }
             Activations.swiglu(hb, hb2, n * ffn);
-            (n == 1 ? down[l] : w.wDown[l]).matmul(hb, ffn, xb, dim, n, dim, ffn); // panels pay in decode (matvec) only
+            (n == 1 ? decodeDown(l) : w.wDown[l]).matmul(hb, ffn, xb, dim, n, dim, ffn); // panels pay in decode (matvec) only
             for (int i = 0; i < n * dim; i++) x[i] += xb[i];
         }
         if (out == null) return;
@@ -276,6 +278,11 @@ public final class Transformer implements ForwardPass {
             f[j] = (float) freq;
         }
         return f;
+    }
+
+    private FloatTensor decodeDown(int l) {
+        if (down[l] == null) down[l] = ColumnPanels.of(w.wDown[l], c.dim(), c.ffnDim());
+        return down[l];
     }
 
     private void rmsnormRows(float[] out, float[] in, float[] weight, int n, int dim) {

@@ -79,15 +79,7 @@ public final class ColumnPanels extends FloatTensor {
     @Override public float getFloat(long i) { return panels.getFloat(map(i)); }
 
     @Override
-    public float dot(long offset, float[] x, int xOff, int n) {
-        float s = 0f;
-        for (int k = 0; k < n; ) {
-            int len = Math.min(n - k, run(offset + k));
-            s += panels.dot(map(offset + k), x, xOff + k, len);
-            k += len;
-        }
-        return s;
-    }
+    public float dot(long offset, float[] x, int xOff, int n) { return rowDot(offset, x, xOff, null, cols, 0, n); }
 
     @Override
     public void copyTo(long offset, float[] out, int outOff, int n) {
