@@ -59,7 +59,7 @@ final class ForwardGraphs implements AutoCloseable {
         this.maxRows = maxRows;
         this.maxSeqs = maxSeqs;
         this.slots = slots;
-        this.ringSize = maxWindow + maxRows + 1;
+        this.ringSize = ringSize(maxWindow, maxRows);
         this.kvType = kvType;
         this.splits = (slots + CHUNK - 1) / CHUNK;
         this.kvBlocks = kvType == KV_Q8 ? (c.headDim() % 32 == 0 ? c.headDim() / 32 : 1) : 1;
@@ -318,6 +318,9 @@ final class ForwardGraphs implements AutoCloseable {
 
     /** Device bytes of the KV cache of one sequence slot: key and value rows, their scales, slot metadata, the ring. */
     long kvBytesPerSequence() { return kvBytesPerSequence(c, slots, kvType, ringSize); }
+
+    /** Entries of a head's delayed-eviction ring: the window's tokens plus one step's rows and one. */
+    static int ringSize(int maxWindow, int maxRows) { return maxWindow + maxRows + 1; }
 
     /** The device memory one sequence's cache takes with {@code slots} rows per (layer, KV head). */
     static long kvBytesPerSequence(ModelConfig c, long slots, int kvType, int ringSize) {

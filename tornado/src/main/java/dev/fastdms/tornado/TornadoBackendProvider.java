@@ -43,7 +43,7 @@ public final class TornadoBackendProvider implements BackendProvider {
         int window = o.kv() != null && o.kv().dms() != null ? o.kv().dms().window() : 0;
         int slots = o.kvSlotsPerHead();
         if (slots <= 0 && o.kv() != null && o.kv().budget() != null) { // --kv-budget sizes the device cache
-            slots = TornadoForward.slotsWithin(config, o.kv().budget().limit(), o.maxSequences(), o.kv().dtype(), Math.max(window, o.maxWindow()), o.maxRows());
+            slots = TornadoForward.slotsWithin(backend, config, o.kv().budget().limit(), o.maxSequences(), o.kv().dtype(), Math.max(window, o.maxWindow()), o.maxRows());
             if (slots < 1) {
                 throw new IllegalArgumentException("--kv-budget " + o.kv().budget().limit() + " cannot hold even one KV slot per head for "
                         + o.maxSequences() + " sequence(s) on the device");

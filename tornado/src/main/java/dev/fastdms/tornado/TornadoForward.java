@@ -37,13 +37,7 @@ public final class TornadoForward implements ForwardPass {
     public TornadoForward(String backend, TornadoDevice device, ModelConfig c, Weights w, Settings s) {
         if (w.dmsAlpha != null) throw new IllegalArgumentException("DMS adapter checkpoints (dms_alpha tensors) run on the jvm backend only");
         if (s.maxRows() < 1 || s.maxSequences() < 1) throw new IllegalArgumentException("rows and sequences per step must be positive");
-        int kvType = switch (s.kvDtype()) {
-            case F32 -> KV_F32;
-            case Q8 -> KV_Q8;
-            case FP8_E4M3 -> KV_FP8;
-            default -> throw new IllegalArgumentException("--kv-dtype " + s.kvDtype().name().toLowerCase()
-                    + " is not available on the " + backend + " backend (f32, q8 or fp8; PoCL has no half precision)");
-        };
+        int kvType = kvType(s.kvDtype(), backend);
         int slots = s.kvSlots() > 0 ? Math.min(s.kvSlots(), c.contextLength()) : c.contextLength();
         if (s.localSize() < 1 || s.localSize() > MAX_LOCAL || Integer.bitCount(s.localSize()) != 1) {
             throw new IllegalArgumentException("work-group size must be a power of two up to " + MAX_LOCAL);
@@ -61,9 +55,8 @@ public final class TornadoForward implements ForwardPass {
      * The most KV slots per (sequence, layer, KV head), up to the context, that {@code maxSequences} sequences' device
      * caches can take within {@code budgetBytes} (--kv-budget on a device backend); 0 when not even one fits.
      */
-    public static int slotsWithin(ModelConfig c, long budgetBytes, int maxSequences, KvDtype dtype, int maxWindow, int maxRows) {
-        int kvType = switch (dtype) { case Q8 -> KV_Q8; case FP8_E4M3 -> KV_FP8; default -> KV_F32; };
-        int ring = Math.max(0, maxWindow) + maxRows + 1; // the eviction ring, as ForwardGraphs sizes it
+    public static int slotsWithin(String backend, ModelConfig c, long budgetBytes, int maxSequences, KvDtype dtype, int maxWindow, int maxRows) {
+        int kvType = kvType(dtype, backend), ring = ForwardGraphs.ringSize(Math.max(0, maxWindow), maxRows);
         long perSequence = budgetBytes / Math.max(1, maxSequences);
         int lo = 0, hi = c.contextLength();
         while (lo < hi) { // the per-sequence bytes grow with the slots: the largest count that fits
@@ -71,6 +64,17 @@ public final class TornadoForward implements ForwardPass {
             if (ForwardGraphs.kvBytesPerSequence(c, mid, kvType, ring) <= perSequence) lo = mid; else hi = mid - 1;
         }
         return lo;
+    }
+
+    /** The device cache's element type for a --kv-dtype. */
+    static int kvType(KvDtype dtype, String backend) {
+        return switch (dtype) {
+            case F32 -> KV_F32;
+            case Q8 -> KV_Q8;
+            case FP8_E4M3 -> KV_FP8;
+            default -> throw new IllegalArgumentException("--kv-dtype " + dtype.name().toLowerCase()
+                    + " is not available on the " + backend + " backend (f32, q8 or fp8; PoCL has no half precision)");
+        };
     }
 
     @Override public ModelConfig config() { return c; }
