@@ -1,0 +1,28 @@
+package dev.fastdms.model.train;
+
+/**
+ * Hyper-parameters of a DMS retrofit ({@code fastdms train-dms}).
+ *
+ * @param targetCr     compression ratio the eviction target is raised to, linearly over the run (>= 1)
+ * @param window       DMS sliding window written into the checkpoint and used by the soft mask
+ * @param steps        optimizer steps
+ * @param seqLen       tokens per training sequence
+ * @param batch        sequences per step
+ * @param lr           AdamW peak learning rate
+ * @param weightDecay  AdamW decoupled weight decay
+ * @param seed         seeds data order and Gumbel noise: the same seed gives the same checkpoint
+ * @param threads      worker threads (results do not depend on it)
+ */
+public record TrainOptions(double targetCr, int window, int steps, int seqLen, int batch, double lr,
+                           double weightDecay, long seed, int threads) {
+    public TrainOptions {
+        if (!(targetCr >= 1) || !Double.isFinite(targetCr)) throw new IllegalArgumentException("target CR must be >= 1, got " + targetCr);
+        if (window < 0) throw new IllegalArgumentException("window must be >= 0, got " + window);
+        if (steps < 1) throw new IllegalArgumentException("steps must be >= 1, got " + steps);
+        if (seqLen < 2) throw new IllegalArgumentException("sequence length must be >= 2, got " + seqLen);
+        if (batch < 1) throw new IllegalArgumentException("batch must be >= 1, got " + batch);
+        if (!(lr > 0) || !Double.isFinite(lr)) throw new IllegalArgumentException("learning rate must be > 0, got " + lr);
+        if (!(weightDecay >= 0) || !Double.isFinite(weightDecay)) throw new IllegalArgumentException("weight decay must be >= 0, got " + weightDecay);
+        if (threads < 1) throw new IllegalArgumentException("threads must be >= 1, got " + threads);
+    }
+}
