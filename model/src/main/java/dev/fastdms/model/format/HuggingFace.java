@@ -115,6 +115,22 @@ final class HuggingFace {
         return null;
     }
 
+    /** The checkpoint name of a canonical tensor name: the inverse of {@link #canonical}, for writing HF directories; null when HF has none. */
+    static String hfName(String canonical) {
+        switch (canonical) {
+            case "token_embd.weight": return "model.embed_tokens.weight";
+            case "output_norm.weight": return "model.norm.weight";
+            case "output.weight": return "lm_head.weight";
+            default:
+        }
+        Matcher m = CANONICAL_LAYER.matcher(canonical);
+        if (!m.matches()) return null;
+        for (var e : LAYER_NAMES.entrySet()) if (e.getValue().equals(m.group(2))) return "model.layers." + m.group(1) + "." + e.getKey();
+        return null;
+    }
+
+    private static final Pattern CANONICAL_LAYER = Pattern.compile("blk\\.(\\d+)\\.(.+)");
+
     private static Set<Path> shards(Path dir, ObjectMapper om, Map<String, Path> weightMap) {
         Path single = dir.resolve("model.safetensors");
         Path index = dir.resolve("model.safetensors.index.json");
