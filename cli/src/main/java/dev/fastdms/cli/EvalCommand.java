@@ -8,7 +8,9 @@ import dev.fastdms.cache.EvictionPolicy;
 import dev.fastdms.cache.KvDtype;
 import dev.fastdms.model.Engine;
 import dev.fastdms.model.KvSettings;
+import dev.fastdms.model.ProgressListener;
 import dev.fastdms.model.eval.Evaluator;
+import dev.fastdms.model.eval.SameVocabulary;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -46,6 +48,10 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--compare", paramLabel = "SPEC", arity = "1..*", description = "Extra configurations: POLICY[:key=value,...] with keys w, scale, offset, conv (dms), cr, tokens (training-free), dtype.")
     List<String> compare = new ArrayList<>();
 
+    @Option(names = "--reference-model", paramLabel = "MODEL", description = {"Take the full-cache baseline (ppl_full, KLD, token match) from this model instead,",
+            "e.g. the original a DMS retrofit was trained from. It must share the model's tokenizer."})
+    Path referenceModel;
+
     @Option(names = "--json", description = "Print {\"results\":[...]} as JSON.")
     boolean json;
 
@@ -57,10 +63,14 @@ final class EvalCommand implements Callable<Integer> {
         if (stride != null && stride < 1) throw new IllegalArgumentException("--stride must be >= 1");
         if (maxTokens != null && maxTokens < 2) throw new IllegalArgumentException("--max-tokens must be >= 2 (one prediction needs two tokens)");
         PrintWriter out = spec.commandLine().getOut();
-        try (Engine engine = Engine.open(model.toEngineOptions(ctx.value), Progress.forLoad(model.noProgress))) {
+        if (referenceModel != null && !Files.exists(referenceModel)) throw new IllegalArgumentException(referenceModel + ": no such model file or directory (--reference-model)");
+        try (Engine engine = Engine.open(model.toEngineOptions(ctx.value), Progress.forLoad(model.noProgress));
+             Engine reference = referenceModel == null ? null : Engine.open(referenceOptions(engine), ProgressListener.NONE)) {
+            if (reference != null) SameVocabulary.require(engine, reference);
             int[] ids = readTokens(engine);
             if (maxTokens != null) ids = java.util.Arrays.copyOf(ids, Math.min(ids.length, maxTokens));
-            int window = ctx.value != null ? ctx.value : Math.min(engine.config().contextLength(), Math.max(2, ids.length));
+            int limit = reference == null ? engine.config().contextLength() : Math.min(engine.config().contextLength(), reference.config().contextLength());
+            int window = ctx.value != null ? ctx.value : Math.min(limit, Math.max(2, ids.length));
             int s = stride != null ? stride : Math.max(1, window / 2);
             var tf = engine.forward();
             List<Evaluator.Config> configs = new ArrayList<>();
@@ -75,7 +85,8 @@ final class EvalCommand implements Callable<Integer> {
             var progress = Progress.forTask(model.noProgress);
             int windows = ids.length <= window ? 1 : 1 + (ids.length - window + s - 1) / s;
             progress.start("eval", windows);
-            List<Evaluator.Result> results = new Evaluator(tf).run(ids, window, s, () -> tf.newSequence(KvDtype.F32, null), configs,
+            var rf = reference == null ? tf : reference.forward();
+            List<Evaluator.Result> results = new Evaluator(tf, rf).run(ids, window, s, () -> rf.newSequence(KvDtype.F32, null), configs,
                     (done, total) -> progress.advance(done));
             progress.end();
             if (json) {
@@ -95,6 +106,7 @@ final class EvalCommand implements Callable<Integer> {
                     o.put("scored_tokens", r.scoredTokens());
                     o.put("ctx", window);
                     o.put("stride", s);
+                    if (referenceModel != null) o.put("reference_model", referenceModel.toString());
                 }
                 out.println(om.writeValueAsString(root));
             } else {
@@ -107,6 +119,13 @@ final class EvalCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /** The reference runs where the model runs, with a full cache (its own DMS parameters, if any, are not used). */
+    private Engine.Options referenceOptions(Engine engine) {
+        Engine.Options m = model.toEngineOptions(ctx.value);
+        return new Engine.Options(referenceModel, null, 0, m.threads(), m.backend(), KvDtype.F32, "none",
+                null, 0, 0, 0).onDevice(m.backend(), m.device(), m.kvSlots(), 1, 0);
     }
 
     private int[] readTokens(Engine engine) throws IOException {

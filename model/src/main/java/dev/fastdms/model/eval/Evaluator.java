@@ -15,7 +15,8 @@ import java.util.function.Supplier;
  * earlier window scored, so every position 1..T-1 is scored exactly once. With {@code ctx >= T} one window covers the
  * whole input.
  *
- * <p>The full-cache pass runs once and is shared by every configuration compared against it.
+ * <p>The full-cache pass runs once and is shared by every configuration compared against it; it may run on another
+ * model of the same vocabulary (a retrofitted model scored against the model it came from).
  */
 public final class Evaluator {
     /** A named way to make a sequence (a KV policy, dtype, DMS parameters). */
@@ -34,9 +35,22 @@ public final class Evaluator {
     /** Called after each window with (windows done, windows total). */
     public interface Progress { void update(int done, int total); }
 
-    private final ForwardPass model;
+    private final ForwardPass model, reference;
 
-    public Evaluator(ForwardPass model) { this.model = model; }
+    public Evaluator(ForwardPass model) { this(model, model); }
+
+    /**
+     * The full-cache baseline from {@code reference} (e.g. the model a DMS retrofit came from), the compressed
+     * configurations from {@code model}; both must share one vocabulary.
+     */
+    public Evaluator(ForwardPass model, ForwardPass reference) {
+        if (model.config().vocabSize() != reference.config().vocabSize()) {
+            throw new IllegalArgumentException("the reference model's vocabulary has " + reference.config().vocabSize()
+                    + " tokens, the model's " + model.config().vocabSize() + ": they cannot be compared");
+        }
+        this.model = model;
+        this.reference = reference;
+    }
 
     public List<Result> run(int[] tokens, int ctx, int stride, Supplier<Sequence> full, List<Config> configs, Progress progress) {
         int T = tokens.length;
@@ -44,6 +58,9 @@ public final class Evaluator {
         if (ctx < 2) throw new IllegalArgumentException("--ctx must be at least 2");
         if (ctx > model.config().contextLength()) {
             throw new IllegalArgumentException("--ctx " + ctx + " exceeds the model's context of " + model.config().contextLength());
+        }
+        if (ctx > reference.config().contextLength()) {
+            throw new IllegalArgumentException("--ctx " + ctx + " exceeds the reference model's context of " + reference.config().contextLength());
         }
         if (stride < 1 || stride > ctx) throw new IllegalArgumentException("--stride must be in 1..ctx");
         int V = model.config().vocabSize();
@@ -66,7 +83,7 @@ public final class Evaluator {
         for (int[] b : bounds) {
             int start = b[0], end = b[1], firstScored = b[2], len = end - start;
             Sequence fs = full.get();
-            model.forward(fs, tokens, start, len, fullLogits, true);
+            reference.forward(fs, tokens, start, len, fullLogits, true);
             fs.kv().release(); // device backends hold a fixed number of sequence slots
             // predictions of tokens [firstScored, end) come from positions [firstScored-1, end-1) of the window
             double[][] fullLp = new double[end - firstScored][];
