@@ -10,7 +10,7 @@ import java.io.PrintWriter;
 /** Entry point: `fastdms <command>`. Errors a user can cause end with one line on stderr and a non-zero exit. */
 @Command(name = "fastdms", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "LLM inference on the JVM with a DMS-compressed KV cache.",
-        subcommands = {GenerateCommand.class, ChatCommand.class, InspectCommand.class, EvalCommand.class, BenchCommand.class, ServeCommand.class, SynthCommand.class, DevicesCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {GenerateCommand.class, ChatCommand.class, InspectCommand.class, EvalCommand.class, BenchCommand.class, ServeCommand.class, SynthCommand.class, TrainDmsCommand.class, DevicesCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 

@@ -22,6 +22,11 @@ final class Progress implements ProgressListener {
 
     static ProgressListener forTask(boolean disabled) { return disabled ? NONE : new Progress(1); }
 
+    /** A bar that can show a message beside it (training: loss, KL, CR); a disabled one never draws. */
+    static Progress withMessage(boolean disabled) { return new Progress(disabled ? Long.MAX_VALUE : 1); }
+
+    void message(String text) { if (bar != null) bar.setExtraMessage(text); }
+
     @Override
     public void start(String task, long total) {
         if (total < minTotal || System.console() == null) return;

@@ -188,6 +188,8 @@ public final class CheckpointWriter {
         Path dir = source.path();
         SafetensorsWriter st = new SafetensorsWriter().metadata("format", "pt");
         for (Entry e : plan) {
+            // HF keeps llama3 frequency scaling in config.json's rope_scaling, not as a tensor
+            if (e.name().equals("rope_freqs.weight") && source.optionalTensor(e.name()) == null) continue;
             String hf = HuggingFace.hfName(e.name());
             if (hf == null) throw new IllegalArgumentException("tensor " + e.name() + " has no Hugging Face name");
             st.tensor(hf, e.type(), e.shape(), e::write);

@@ -1,0 +1,155 @@
+package dev.fastdms.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import org.junit.jupiter.api.Disabled;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import static dev.fastdms.cli.CliTest.JSON;
+import static dev.fastdms.cli.CliTest.asset;
+import static dev.fastdms.cli.CliTest.run;
+import static dev.fastdms.cli.HardeningCliTest.refused;
+import static org.junit.jupiter.api.Assertions.*;
+
+/** train-dms: every bad flag, path and data file is refused up front (one line, exit 2) before any training. */
+class TrainDmsCommandTest {
+    @TempDir Path tmp;
+
+    static final String BIN = asset("models/stories260K/stories260K.bin").toString();
+
+    /** Enough in-domain text for a few sequences: the model's own stories (the README's recipe, shortened). */
+    private Path data() throws Exception {
+        Path d = tmp.resolve("data.txt");
+        if (Files.exists(d)) return d;
+        StringBuilder sb = new StringBuilder();
+        for (int seed = 1; seed <= 3; seed++) {
+            CliTest.Run r = run("generate", "--temperature", "1", "--seed", String.valueOf(seed), "-n", "400", "--no-progress");
+            assertEquals(0, r.code(), r.err());
+            sb.append(r.out()).append('\n');
+        }
+        Files.writeString(d, sb);
+        return d;
+    }
+
+    private String[] args(String... extra) throws Exception {
+        List<String> a = new ArrayList<>(List.of("train-dms", "-m", BIN, "--data", data().toString(), "-o", tmp.resolve("out.gguf").toString(), "--no-progress"));
+        a.addAll(List.of(extra));
+        return a.toArray(String[]::new);
+    }
+
+    @Test
+    void helpListsTheFlags() {
+        CliTest.Run r = run("train-dms", "--help");
+        assertEquals(0, r.code());
+        for (String f : new String[]{"--data", "--target-cr", "--window", "--steps", "--seq-len", "--batch", "--lr", "--weight-decay",
+                "--seed", "--threads", "--holdout", "--log", "--no-progress", "--json", "-o"}) {
+            assertTrue(r.out().contains(f), f);
+        }
+        assertTrue(run("--help").out().contains("train-dms"));
+    }
+
+    @Test
+    void numericFlagsAreRefused() throws Exception {
+        Object[][] cases = {
+                {"--target-cr", "NaN"}, {"--target-cr", "0.5"}, {"--target-cr", "Infinity"}, {"--target-cr", "1e9"},
+                {"--window", "-1"}, {"--window", "99999999"},
+                {"--steps", "0"}, {"--steps", "-5"}, {"--steps", "20000000"}, {"--steps", "99999999999"},
+                {"--seq-len", "1"}, {"--seq-len", "2000000"},
+                {"--batch", "0"}, {"--batch", "5000"},
+                {"--lr", "NaN"}, {"--lr", "0"}, {"--lr", "-1e-3"}, {"--lr", "2"},
+                {"--weight-decay", "-0.1"}, {"--weight-decay", "NaN"}, {"--weight-decay", "Infinity"},
+                {"--holdout", "1"}, {"--holdout", "-0.1"}, {"--holdout", "NaN"},
+                {"--threads", "0"}, {"--threads", "100000"},
+                {"--seed", "abc"}, {"--steps", "1.5"},
+        };
+        for (Object[] c : cases) refused(2, "", args((String) c[0], (String) c[1]));
+        refused(2, "--target-cr must be", args("--target-cr", "NaN"));
+        refused(2, "--lr must be", args("--lr", "NaN"));
+        refused(2, "Invalid value", args("--steps", "99999999999"));
+        refused(2, "shorter than --seq-len", args("--window", "300"));
+        refused(2, "cannot be reached", args("--target-cr", "20"));
+    }
+
+    @Test
+    void requiredFlagsAndBadPathsAreRefused() throws Exception {
+        String d = data().toString(), out = tmp.resolve("o.gguf").toString();
+        refused(2, "Missing required", "train-dms", "--data", d, "-o", out);
+        refused(2, "Missing required", "train-dms", "-m", BIN, "-o", out);
+        refused(2, "Missing required", "train-dms", "-m", BIN, "--data", d);
+        refused(2, "no such model", "train-dms", "-m", tmp.resolve("none.bin").toString(), "--data", d, "-o", out);
+        refused(2, "no such file", "train-dms", "-m", BIN, "--data", tmp.resolve("none.txt").toString(), "-o", out);
+        refused(2, "is a directory", "train-dms", "-m", BIN, "--data", d, "-o", tmp.toString());
+        refused(2, "no such directory", "train-dms", "-m", BIN, "--data", d, "-o", tmp.resolve("nodir/o.gguf").toString());
+        Path copy = Files.copy(Path.of(BIN), tmp.resolve("m.bin"));
+        refused(2, "is the model being retrofitted", "train-dms", "-m", copy.toString(), "--data", d, "-o", copy.toString());
+        Path file = Files.writeString(tmp.resolve("a-file"), "x");
+        refused(2, "written as a directory", "train-dms", "-m", asset("models/tiny-llama-hf").toString(), "--data", d, "-o", file.toString());
+        refused(2, "--log", args("--log", tmp.toString()));
+        refused(2, "--log", args("--log", tmp.resolve("nodir/l.jsonl").toString()));
+        Files.createDirectory(tmp.resolve("out.gguf.heldout.json"));
+        refused(2, "held-out split", args());
+    }
+
+    @Test
+    void dataAndModelProblemsAreRefused() throws Exception {
+        String out = tmp.resolve("o.gguf").toString();
+        Path binary = Files.write(tmp.resolve("bin.txt"), new byte[]{(byte) 0xC3, 0x28, 0, 1});
+        refused(2, "not valid UTF-8", "train-dms", "-m", BIN, "--data", binary.toString(), "-o", out);
+        Path tiny = Files.writeString(tmp.resolve("short.txt"), "Once upon a time there was a cat.");
+        refused(2, "fewer than one sequence", "train-dms", "-m", BIN, "--data", tiny.toString(), "-o", out);
+        refused(2, "exceeds the model's context", args("--seq-len", "1000"));
+        refused(2, "too few to score", "train-dms", "-m", BIN, "--data", tiny.toString(), "-o", out, "--seq-len", "8", "--window", "2", "--target-cr", "2", "--holdout", "0.01");
+        refused(2, "carries no tokenizer", "train-dms", "-m", asset("models/tiny-llama-hf").toString(), "--data", data().toString(), "-o", tmp.resolve("hf").toString());
+        Path corrupt = Files.writeString(tmp.resolve("bad.gguf"), "GGUF and then nothing useful");
+        refused(3, "", "train-dms", "-m", corrupt.toString(), "--data", data().toString(), "-o", out);
+        assertFalse(Files.exists(Path.of(out)), "nothing written");
+    }
+
+    /**
+     * A short real retrofit of stories260K: the checkpoint loads, generates, carries the DMS window, and scores against
+     * its original on the held-out split. Needs the trainer (DmsTrainer); enable once it lands.
+     */
+    @Test
+    @Disabled("needs DmsTrainer")
+    void shortRetrofitOfStories260KWritesAWorkingCheckpoint() throws Exception {
+        Path out = tmp.resolve("retro.gguf"), log = tmp.resolve("train.jsonl");
+        CliTest.Run r = run(args("-o", out.toString(), "--steps", "6", "--seq-len", "64", "--batch", "2", "--window", "8",
+                "--target-cr", "2", "--log", log.toString(), "--json"));
+        assertEquals(0, r.code(), r.err());
+        JsonNode s = JSON.readTree(r.out());
+        assertEquals(6, s.get("steps").asInt());
+        assertEquals("gguf", s.get("format").asText());
+        assertEquals(8, s.get("dms").get("window").asInt());
+        assertTrue(s.get("last_step").get("compression_ratio").asDouble() >= 1);
+
+        List<String> lines = Files.readAllLines(log);
+        assertEquals(6, lines.size());
+        for (int i = 0; i < 6; i++) {
+            JsonNode l = JSON.readTree(lines.get(i));
+            for (String k : new String[]{"step", "loss", "kl", "compression_loss", "eviction_rate", "target_eviction_rate", "compression_ratio", "seconds"}) {
+                assertTrue(l.has(k) && Double.isFinite(l.get(k).asDouble()), k + " in " + l);
+            }
+        }
+
+        Path heldIds = TrainDmsCommand.sibling(out, ".heldout.json"), heldText = TrainDmsCommand.sibling(out, ".heldout.txt");
+        int[] held = JSON.readValue(heldIds.toFile(), int[].class);
+        assertEquals(s.get("heldout_tokens").asInt(), held.length);
+        assertTrue(held.length > 100);
+        assertFalse(Files.readString(heldText).isBlank());
+
+        JsonNode inspect = JSON.readTree(run("inspect", "-m", out.toString(), "--json").out());
+        assertEquals(8, inspect.get("config").get("dms").get("window").asInt());
+        CliTest.Run g = run("generate", "-m", out.toString(), "-p", "Once upon a time", "-n", "20", "--json", "--no-progress");
+        assertEquals(0, g.code(), g.err());
+        assertFalse(JSON.readTree(g.out()).get("text").asText().isBlank());
+        CliTest.Run e = run("eval", "-m", out.toString(), "--reference-model", BIN, "--token-ids", heldIds.toString(), "--json", "--no-progress");
+        assertEquals(0, e.code(), e.err());
+        JsonNode res = JSON.readTree(e.out()).get("results").get(0);
+        assertTrue(Double.isFinite(res.get("ppl").asDouble()) && Double.isFinite(res.get("kld").asDouble()), res.toString());
+    }
+}
