@@ -19,7 +19,8 @@ import java.util.concurrent.Future;
  *
  * <p>Loss per step: mean over tokens of KL(teacher ‖ student) plus, per sequence, NVIDIA's one-sided term
  * max(0, target - mean α) (only too little eviction is penalised), averaged over the batch. The target eviction rate
- * is the one giving the engine's CR = targetCr at seqLen ({@link EvictionTarget}). Sequences run in parallel, each
+ * is the one giving the engine's CR = targetCr at seqLen ({@link EvictionTarget}). Decisions are σ((logit + logistic
+ * noise) / 0.1), NVIDIA's temperature; alpha scale and offset stay at the DmsConfig defaults. Sequences run in parallel, each
  * into its own gradient, summed in batch order: results do not depend on the thread count.
  */
 public final class DmsTrainer {
