@@ -1,0 +1,53 @@
+package dev.fastdms.model.train;
+
+import dev.fastdms.model.ModelConfig;
+import org.junit.jupiter.api.Test;
+
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The whole student's gradient (distillation + compression term, soft DMS mask, zeroed decision channel) against
+ * finite differences on tiny random models, for every tensor.
+ */
+class ModelGradientTest {
+    static final int T = 7, WINDOW = 1;
+
+    @Test void llamaLayout() { checkAll(TinyModels.config(false, false)); }
+
+    @Test void qwen3QkNorm() { checkAll(TinyModels.config(true, true)); }
+
+    private static void checkAll(ModelConfig c) {
+        Params w = TinyModels.random(c, 11);
+        int[] tokens = {1, 4, 4, 9, 0, 10, 3};
+        // a gentle decision so α is far from 0 and 1 and the relaxation's gradient is exercised
+        GumbelDecision decision = new GumbelDecision(2, 0.3, 0.8);
+        SequencePass teacher = new SequencePass(c, null, T, null, WINDOW);
+        teacher.forward(w, w.transposed(), tokens, 0, null);
+        double[] teacherLogP = teacher.logProbs();
+        double[] noise = FiniteDifference.random(new SplittableRandom(3), c.layers() * T * c.kvHeads(), 1);
+        SequencePass student = new SequencePass(c, null, T, decision, WINDOW);
+        double klScale = 1.0 / T, compScale = 0.7, target = 0.95;
+        double[] dLogits = new double[T * c.vocabSize()], dAlpha = new double[c.layers() * T * c.kvHeads()];
+        student.forward(w, w.transposed(), tokens, 0, noise);
+        SequencePass.Loss loss = student.loss(teacherLogP, target, klScale, compScale, dLogits, dAlpha);
+        assertTrue(loss.compression() > 0, "the compression term is active");
+        assertTrue(loss.klSum() > 0);
+        Params grad = w.zerosLike();
+        student.backward(w, dLogits, dAlpha, grad);
+        java.util.function.DoubleSupplier f = () -> {
+            student.forward(w, w.transposed(), tokens, 0, noise);
+            SequencePass.Loss l = student.loss(teacherLogP, target, klScale, compScale, new double[dLogits.length], new double[dAlpha.length]);
+            return klScale * l.klSum() + compScale * l.compression();
+        };
+        var ws = w.arrays();
+        var gs = grad.arrays();
+        String[] names = new String[ws.size()];
+        int[] k = {0};
+        w.forEach((n, a) -> names[k[0]++] = n);
+        for (int i = 0; i < ws.size(); i++) FiniteDifference.check(names[i], ws.get(i), gs.get(i), f, 1e-5);
+        // embedding rows of tokens not in the sequence get nothing (tied: only through the head)
+        if (!c.tiedEmbeddings()) for (int i = 0; i < c.dim(); i++) assertEquals(0, grad.embedding[2 * c.dim() + i]);
+    }
+}
