@@ -1,7 +1,6 @@
 package dev.fastdms.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -112,10 +111,9 @@ class TrainDmsCommandTest {
 
     /**
      * A short real retrofit of stories260K: the checkpoint loads, generates, carries the DMS window, and scores against
-     * its original on the held-out split. Needs the trainer (DmsTrainer); enable once it lands.
+     * its original on the held-out split.
      */
     @Test
-    @Disabled("needs DmsTrainer")
     void shortRetrofitOfStories260KWritesAWorkingCheckpoint() throws Exception {
         Path out = tmp.resolve("out.gguf"), log = tmp.resolve("train.jsonl"); // args() names this output
         CliTest.Run r = run(args("--steps", "6", "--seq-len", "64", "--batch", "2", "--window", "8",
