@@ -148,4 +148,50 @@ class TornadoCliTest {
             assertTrue(p.waitFor(1, TimeUnit.MINUTES), "serve stops on SIGTERM");
         }
     }
+
+    /**
+     * bench on the opencl backend (PoCL here): a dense and a DMS row per batch size, with the JVM bench's fields plus
+     * the device's launches per step (1 + 7 per layer + 2: 38 for stories260K's 5 layers) and the
+     * profiled pass's kernel and other milliseconds per step.
+     */
+    @Test
+    void benchOnOpenClReportsTheDeviceStep() throws Exception {
+        if (BackendProvider.all().isEmpty()) return; // no TornadoVM backend in this build
+        Path root = Path.of(System.getProperty("fastdms.root", "..")).toAbsolutePath().normalize();
+        Path argfile = root.resolve("tornado/target/tornado-argfile");
+        String[] r = underTornado(argfile, root, "", "bench", "--backend", "opencl", "--ctx", "48", "--gen", "8", "--batch", "1,2",
+                "--dms-evict-fraction", "0.5", "--dms-window", "4", "--json", "--no-progress");
+        assertEquals("0", r[0], r[2]);
+        List<JsonNode> rows = new ArrayList<>();
+        for (String line : r[1].strip().split("\n")) rows.add(new ObjectMapper().readTree(line));
+        assertEquals(4, rows.size(), r[1]);
+        for (JsonNode o : rows) {
+            assertEquals("opencl", o.get("backend").asText(), o.toString());
+            for (String f : List.of("config", "ctx", "batch", "prefill_tokens_per_s", "decode_tokens_per_s", "kv_bytes", "kv_bytes_dense_bf16",
+                    "compression_ratio", "heap_bytes", "offheap_bytes", "kv_smaller_x", "decode_faster_x")) assertTrue(o.has(f), f + " in " + o);
+            // stories260K: 5 layers; one step kernel, 7 per layer, the logits and the pick
+            assertEquals(1 + 7 * 5 + 2, o.get("launches_per_step").asInt(), o.toString());
+            assertTrue(o.get("kernel_ms_per_step").asDouble() > 0, o.toString());
+            assertTrue(o.get("host_ms_per_step").asDouble() >= 0, o.toString());
+            assertTrue(o.get("decode_tokens_per_s").asDouble() > 0, o.toString());
+            assertTrue(o.get("prefill_tokens_per_s").asDouble() > 0, o.toString());
+        }
+        assertEquals("dense-f32", rows.get(0).get("config").asText());
+        assertEquals(1.0, rows.get(0).get("compression_ratio").asDouble(), 1e-9);
+        assertTrue(rows.get(1).get("compression_ratio").asDouble() > 1.2, "DMS evicts on the device: " + rows.get(1));
+        assertEquals(2, rows.get(3).get("batch").asInt());
+    }
+
+    /** --backend ptx where the SDK has no PTX backend (or the machine no CUDA driver): one clear line, exit 2. */
+    @Test
+    void ptxWithoutItsBackendFailsWithOneClearLine() throws Exception {
+        if (BackendProvider.all().isEmpty()) return; // no TornadoVM backend in this build
+        Path root = Path.of(System.getProperty("fastdms.root", "..")).toAbsolutePath().normalize();
+        Path argfile = root.resolve("tornado/target/tornado-argfile");
+        String[] r = underTornado(argfile, root, "", "generate", "--backend", "ptx", "-n", "4", "--no-progress");
+        assertEquals("2", r[0], r[2]);
+        assertTrue(r[2].contains("ptx"), r[2]);
+        assertEquals(1, r[2].strip().lines().count(), r[2]);
+        assertFalse(r[2].contains("\tat "), r[2]);
+    }
 }
