@@ -190,8 +190,37 @@ class TornadoCliTest {
         Path argfile = root.resolve("tornado/target/tornado-argfile");
         String[] r = underTornado(argfile, root, "", "generate", "--backend", "ptx", "-n", "4", "--no-progress");
         assertEquals("2", r[0], r[2]);
-        assertTrue(r[2].contains("ptx"), r[2]);
-        assertEquals(1, r[2].strip().lines().count(), r[2]);
-        assertFalse(r[2].contains("\tat "), r[2]);
+        String err = r[2].lines().filter(l -> !l.startsWith("WARNING")).reduce("", (a, b) -> a + b + "\n").strip();
+        assertTrue(err.contains("no ptx backend"), err);
+        assertEquals(1, err.lines().count(), err);
+        assertFalse(err.contains("\tat "), err);
+    }
+
+    /**
+     * An SDK built with OpenCL and PTX (TORNADOVM_PTX_SDK, default /opt/tornadovm-sdks/tornadovm-5.2.1-jdk25-dev-opencl-ptx)
+     * on a machine without NVIDIA's driver: its runtime cannot start (libcuda.so.1 is loaded for every backend), so
+     * --backend ptx fails with one line naming the missing driver, exit 2, and devices still lists the JVM. Runs only
+     * where such an SDK is installed and no libcuda.so.1 is.
+     */
+    @Test
+    void ptxSdkWithoutCudaDriverFailsWithOneClearLine(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        if (BackendProvider.all().isEmpty()) return;
+        Path sdk = Path.of(System.getenv().getOrDefault("TORNADOVM_PTX_SDK", "/opt/tornadovm-sdks/tornadovm-5.2.1-jdk25-dev-opencl-ptx"));
+        Path template = sdk.resolve("tornado-argfile.template");
+        if (!Files.exists(template) || !Files.exists(sdk.resolve("lib/libtornado-ptx.so"))) return;
+        for (String lib : List.of("/usr/lib/x86_64-linux-gnu/libcuda.so.1", "/usr/lib64/libcuda.so.1", "/usr/local/nvidia/lib64/libcuda.so.1")) {
+            if (Files.exists(Path.of(lib))) return; // a CUDA driver is here: this is not the machine this test is about
+        }
+        Path argfile = tmp.resolve("ptx-argfile");
+        Files.writeString(argfile, Files.readString(template).replace("${TORNADOVM_HOME}", sdk.toString()));
+        Path root = Path.of(System.getProperty("fastdms.root", "..")).toAbsolutePath().normalize();
+        String[] r = underTornado(argfile, root, "", "generate", "--backend", "ptx", "-n", "4", "--no-progress");
+        assertEquals("2", r[0], r[2]);
+        String err = r[2].lines().filter(l -> !l.startsWith("WARNING")).reduce("", (a, b) -> a + b + "\n").strip();
+        assertEquals(1, err.lines().count(), err);
+        assertTrue(err.contains("CUDA driver (libcuda.so.1)"), err);
+        String[] d = underTornado(argfile, root, "", "devices");
+        assertEquals("0", d[0], d[2]);
+        assertTrue(d[1].contains("--backend jvm") && d[1].contains("CUDA driver"), d[1]);
     }
 }
