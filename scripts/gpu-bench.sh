@@ -73,8 +73,9 @@ JAVA=("$JDK/bin/java" @"$ARGFILE" --add-modules jdk.incubator.vector --enable-na
 } > "$OUT/machine.txt" 2>&1
 cat "$OUT/machine.txt"
 
-# DMS rows keep about (1 - 0.9) of the tokens (x1.3 for the hash's spread) plus the window, one step and a split
-dms_slots() { local ctx=$1 s; s=$(( ctx / 10 * 13 / 10 + 256 + 64 + 256 )); [ "$s" -gt "$ctx" ] && s=$ctx; echo "$s"; }
+# a row fills ctx tokens, then decodes --gen more: dense rows need ctx + gen slots; DMS rows keep about (1 - 0.9) of
+# the tokens (x1.3 for the hash's spread) plus the window, one step and a split, at most as many
+dms_slots() { local all=$(( $1 + GEN )) s; s=$(( all / 10 * 13 / 10 + 256 + 64 + 256 )); [ "$s" -gt "$all" ] && s=$all; echo "$s"; }
 
 : > "$OUT/results.jsonl"
 failed=0
@@ -87,7 +88,7 @@ for backend in "${backends[@]}"; do
       ctx="${row%%:*}" c="${row##*:}"
       for kv in dense dms; do
         if [ "$kv" = dense ]; then
-          kvargs=(--kv-dtype f32 --kv-policy none --kv-slots "$ctx")
+          kvargs=(--kv-dtype f32 --kv-policy none --kv-slots "$((ctx + GEN))")
         else
           kvargs=(--kv-dtype fp8 --dms-evict-fraction 0.9 --dms-window 256 --kv-slots "$(dms_slots "$ctx")")
         fi
