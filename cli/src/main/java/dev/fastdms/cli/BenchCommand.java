@@ -35,7 +35,11 @@ import java.util.concurrent.Callable;
                 "dense-BF16 equivalent, measured CR, process memory, and the ratios against the dense row.",
                 "Synthetic models (--synthetic) have random weights, so their DMS decisions are arbitrary: use",
                 "--dms-evict-fraction (benchmarking only) to flag a deterministic pseudo-random fraction of tokens, still",
-                "through the real delayed-eviction path."})
+                "through the real delayed-eviction path.",
+                "On a TornadoVM backend (--backend opencl|ptx) the sequences live on the device (--kv-slots / --kv-budget size",
+                "their caches), prefill and decode pick tokens on the device, the baseline is the same --kv-dtype without",
+                "eviction, and each row adds launches_per_step, kernel_ms_per_step and host_ms_per_step from a short",
+                "profiled pass run apart from the timed one (tok/s are measured with the profiler off)."})
 final class BenchCommand implements Callable<Integer> {
     @Mixin ModelOptions model = new ModelOptions();
 
@@ -72,7 +76,13 @@ final class BenchCommand implements Callable<Integer> {
     @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
 
     record Row(String config, int ctx, int batch, String fill, double prefillTps, double decodeTps, long kvBytes,
-               long denseBf16Bytes, double cr, long heapBytes, long offHeapBytes) {}
+               long denseBf16Bytes, double cr, long heapBytes, long offHeapBytes, Device device) {}
+
+    /** A device row's step profile: launches per step, and kernel / other milliseconds per profiled decode step. */
+    record Device(int launchesPerStep, Double kernelMsPerStep, Double hostMsPerStep) {}
+
+    /** Rows per device step for the prefill (the engine's default), or the largest batch when that is more. */
+    static final int DEVICE_ROWS = 32;
 
     @Override
     public Integer call() throws Exception {
@@ -87,7 +97,14 @@ final class BenchCommand implements Callable<Integer> {
         if (evictFraction != null && model.kvPolicy == null) model.kvPolicy = "dms";
         PrintWriter out = spec.commandLine().getOut();
         List<Row> rows = new ArrayList<>();
-        try (Engine engine = Engine.open(model.toEngineOptions(), Progress.forLoad(model.noProgress))) {
+        boolean onDevice = !"jvm".equals(model.backend);
+        if (onDevice && fill.equals("random")) throw new IllegalArgumentException("--fill random fills JVM caches: it runs on the jvm backend only");
+        Engine.Options eo = model.toEngineOptions();
+        // a device backend holds every sequence of the largest batch at once
+        int maxBatch = batch.stream().mapToInt(Integer::intValue).max().orElse(1);
+        if (onDevice) eo = eo.onDevice(model.backend, model.device == null ? -1 : model.device, model.kvSlots == null ? 0 : model.kvSlots,
+                maxBatch, Math.max(DEVICE_ROWS, maxBatch));
+        try (Engine engine = Engine.open(eo, Progress.forLoad(model.noProgress))) {
             int maxCtx = engine.config().contextLength();
             for (int c : contexts) {
                 if (c > maxCtx || gen >= maxCtx) throw new IllegalArgumentException("--ctx " + c + " with --gen " + gen + " does not fit the model's context of " + maxCtx);
@@ -95,7 +112,9 @@ final class BenchCommand implements Callable<Integer> {
                 if (c + gen > maxCtx) System.err.println("bench: ctx " + c + ": filling " + (maxCtx - gen) + " tokens so that --gen " + gen + " fits the context");
             }
             KvSettings kv = engine.kvSettings();
-            KvSettings dense = new KvSettings(KvDtype.BF16, null);
+            // the device caches hold one element type: its baseline is that type without eviction
+            KvSettings dense = onDevice ? new KvSettings(kv.dtype(), null) : new KvSettings(KvDtype.BF16, null);
+            String denseName = onDevice ? "dense-" + kv.dtype().name().toLowerCase() : "dense-bf16";
             ObjectMapper om = new ObjectMapper();
             if (!json) {
                 out.printf("model %s; fill=%s; gen=%d; config %s%s%n", engine.file().path().getFileName(), fill, gen, kv.describe(),
@@ -110,8 +129,9 @@ final class BenchCommand implements Callable<Integer> {
             for (int ctx : contexts) {
                 for (int c : batch) {
                     progress.advance(done++);
-                    Row base = noBaseline ? null : measure(engine, dense, "dense-bf16", ctx, c, null);
-                    Row row = measure(engine, kv, kv.describe(), ctx, c, evictFraction);
+                    Row base = noBaseline ? null : onDevice ? measureDevice(engine, dense, denseName, ctx, c, null)
+                            : measure(engine, dense, denseName, ctx, c, null);
+                    Row row = onDevice ? measureDevice(engine, kv, kv.describe(), ctx, c, evictFraction) : measure(engine, kv, kv.describe(), ctx, c, evictFraction);
                     for (Row r : base == null ? List.of(row) : List.of(base, row)) {
                         rows.add(r);
                         // no baseline, no ratio: null in JSON (a "NaN" string is not a number)
@@ -125,11 +145,20 @@ final class BenchCommand implements Callable<Integer> {
                                     .put("compression_ratio", r.cr()).put("heap_bytes", r.heapBytes()).put("offheap_bytes", r.offHeapBytes())
                                     .put("kv_smaller_x", kvX).put("decode_faster_x", speedX);
                             if (evictFraction != null && r != base) o.put("dms_evict_fraction", evictFraction);
+                            o.put("backend", model.backend);
+                            if (r.device() != null) {
+                                o.put("launches_per_step", r.device().launchesPerStep()).put("kernel_ms_per_step", r.device().kernelMsPerStep())
+                                        .put("host_ms_per_step", r.device().hostMsPerStep());
+                            }
                             out.println(om.writeValueAsString(o));
                         } else {
                             out.printf("%-34s %7d %5d %11.1f %11.2f %12d %12d %7.2f %10.0f %10.0f %9.2f %9.2f%n", r.config(), r.ctx(), r.batch(),
                                     r.prefillTps(), r.decodeTps(), r.kvBytes(), r.denseBf16Bytes(), r.cr(), r.heapBytes() / 1048576.0,
                                     r.offHeapBytes() / 1048576.0, kvX == null ? Double.NaN : kvX, speedX == null ? Double.NaN : speedX);
+                            if (r.device() != null) {
+                                out.printf("  %s: %d launches per step, %s ms in kernels + %s ms else per profiled decode step%n", model.backend,
+                                        r.device().launchesPerStep(), ms(r.device().kernelMsPerStep()), ms(r.device().hostMsPerStep()));
+                            }
                         }
                         out.flush();
                     }
@@ -198,9 +227,64 @@ final class BenchCommand implements Callable<Integer> {
         long heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
         long off = 0;
         for (BufferPoolMXBean b : ManagementFactory.getPlatformMXBeans(BufferPoolMXBean.class)) off += b.getMemoryUsed();
-        Row row = new Row(name, ctx, c, fill, prefill, decode, bytes, dense, cr / c, heap, off);
+        Row row = new Row(name, ctx, c, fill, prefill, decode, bytes, dense, cr / c, heap, off, null);
         for (Sequence s : seqs) JvmSequence.of(s).cache().release();
         return row;
+    }
+
+    static String ms(Double v) { return v == null ? "n/a" : String.format(java.util.Locale.ROOT, "%.3f", v); }
+
+    /**
+     * A row on a device backend: each sequence is prefilled with random tokens (greedy pick on the device, no logits
+     * cross the bus), then all decode together, one token per sequence per step, the greedy pick made on the device.
+     * After a warm-up step, up to 8 decode steps (at most half of the rest) run with the device profiler on; the
+     * remaining steps are timed with it off. Memory is the device caches' (the JVM's heap and off-heap as measured).
+     */
+    private Row measureDevice(Engine engine, KvSettings kv, String name, int ctx, int c, Double fraction) {
+        var fp = engine.forward();
+        int fillTokens = Math.min(ctx, engine.config().contextLength() - gen);
+        int vocab = engine.config().vocabSize();
+        Sequence[] seqs = new Sequence[c];
+        java.util.SplittableRandom r = new java.util.SplittableRandom(ctx * 31L + c);
+        int[] toks = new int[c];
+        long t0 = System.nanoTime();
+        for (int i = 0; i < c; i++) {
+            seqs[i] = fp.newSequence(kv);
+            if (fraction != null) seqs[i].forceEvictFraction(fraction);
+            int[] prompt = new int[fillTokens];
+            for (int j = 0; j < fillTokens; j++) prompt[j] = r.nextInt(vocab);
+            toks[i] = fp.forwardArgmax(seqs[i], prompt, 0, fillTokens);
+        }
+        double prefill = (double) fillTokens * c / ((System.nanoTime() - t0) / 1e9);
+        toks = fp.forwardRowsArgmax(seqs, toks, c); // warm-up
+        int steps = gen - 1;
+        Device device = null;
+        if (fp instanceof dev.fastdms.model.DeviceProfile dp) {
+            int profiled = Math.min(8, steps / 2);
+            Double kernelMs = null, hostMs = null;
+            if (profiled > 0) {
+                dp.profiling(true);
+                long k0 = dp.kernelNanos(), p0 = System.nanoTime();
+                for (int s = 0; s < profiled; s++) toks = fp.forwardRowsArgmax(seqs, toks, c);
+                double wallMs = (System.nanoTime() - p0) / 1e6 / profiled;
+                kernelMs = (dp.kernelNanos() - k0) / 1e6 / profiled;
+                hostMs = Math.max(0, wallMs - kernelMs);
+                dp.profiling(false);
+                steps -= profiled;
+            }
+            device = new Device(dp.launchesPerStep(), kernelMs, hostMs);
+        }
+        long t1 = System.nanoTime();
+        for (int s = 0; s < steps; s++) toks = fp.forwardRowsArgmax(seqs, toks, c);
+        double decode = (double) steps * c / ((System.nanoTime() - t1) / 1e9);
+        long bytes = 0, dense = 0;
+        double cr = 0;
+        for (Sequence s : seqs) { bytes += s.kv().bytesAllocated(); dense += s.kv().denseBf16Bytes(); cr += s.kv().compressionRatio(); }
+        long heap = ManagementFactory.getMemoryMXBean().getHeapMemoryUsage().getUsed();
+        long off = 0;
+        for (BufferPoolMXBean b : ManagementFactory.getPlatformMXBeans(BufferPoolMXBean.class)) off += b.getMemoryUsed();
+        for (Sequence s : seqs) s.kv().release();
+        return new Row(name, ctx, c, "prefill", prefill, decode, bytes, dense, cr / c, heap, off, device);
     }
 
     private void plot(List<Row> rows) throws Exception {

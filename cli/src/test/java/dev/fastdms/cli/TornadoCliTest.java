@@ -148,4 +148,79 @@ class TornadoCliTest {
             assertTrue(p.waitFor(1, TimeUnit.MINUTES), "serve stops on SIGTERM");
         }
     }
+
+    /**
+     * bench on the opencl backend (PoCL here): a dense and a DMS row per batch size, with the JVM bench's fields plus
+     * the device's launches per step (1 + 7 per layer + 2: 38 for stories260K's 5 layers) and the
+     * profiled pass's kernel and other milliseconds per step.
+     */
+    @Test
+    void benchOnOpenClReportsTheDeviceStep() throws Exception {
+        if (BackendProvider.all().isEmpty()) return; // no TornadoVM backend in this build
+        Path root = Path.of(System.getProperty("fastdms.root", "..")).toAbsolutePath().normalize();
+        Path argfile = root.resolve("tornado/target/tornado-argfile");
+        String[] r = underTornado(argfile, root, "", "bench", "--backend", "opencl", "--ctx", "48", "--gen", "8", "--batch", "1,2",
+                "--dms-evict-fraction", "0.5", "--dms-window", "4", "--json", "--no-progress");
+        assertEquals("0", r[0], r[2]);
+        List<JsonNode> rows = new ArrayList<>();
+        for (String line : r[1].strip().split("\n")) rows.add(new ObjectMapper().readTree(line));
+        assertEquals(4, rows.size(), r[1]);
+        for (JsonNode o : rows) {
+            assertEquals("opencl", o.get("backend").asText(), o.toString());
+            for (String f : List.of("config", "ctx", "batch", "prefill_tokens_per_s", "decode_tokens_per_s", "kv_bytes", "kv_bytes_dense_bf16",
+                    "compression_ratio", "heap_bytes", "offheap_bytes", "kv_smaller_x", "decode_faster_x")) assertTrue(o.has(f), f + " in " + o);
+            // stories260K: 5 layers; one step kernel, 7 per layer, the logits and the pick
+            assertEquals(1 + 7 * 5 + 2, o.get("launches_per_step").asInt(), o.toString());
+            assertTrue(o.get("kernel_ms_per_step").asDouble() > 0, o.toString());
+            assertTrue(o.get("host_ms_per_step").asDouble() >= 0, o.toString());
+            assertTrue(o.get("decode_tokens_per_s").asDouble() > 0, o.toString());
+            assertTrue(o.get("prefill_tokens_per_s").asDouble() > 0, o.toString());
+        }
+        assertEquals("dense-f32", rows.get(0).get("config").asText());
+        assertEquals(1.0, rows.get(0).get("compression_ratio").asDouble(), 1e-9);
+        assertTrue(rows.get(1).get("compression_ratio").asDouble() > 1.2, "DMS evicts on the device: " + rows.get(1));
+        assertEquals(2, rows.get(3).get("batch").asInt());
+    }
+
+    /** --backend ptx where the SDK has no PTX backend (or the machine no CUDA driver): one clear line, exit 2. */
+    @Test
+    void ptxWithoutItsBackendFailsWithOneClearLine() throws Exception {
+        if (BackendProvider.all().isEmpty()) return; // no TornadoVM backend in this build
+        Path root = Path.of(System.getProperty("fastdms.root", "..")).toAbsolutePath().normalize();
+        Path argfile = root.resolve("tornado/target/tornado-argfile");
+        String[] r = underTornado(argfile, root, "", "generate", "--backend", "ptx", "-n", "4", "--no-progress");
+        assertEquals("2", r[0], r[2]);
+        String err = r[2].lines().filter(l -> !l.startsWith("WARNING")).reduce("", (a, b) -> a + b + "\n").strip();
+        assertTrue(err.contains("no ptx backend"), err);
+        assertEquals(1, err.lines().count(), err);
+        assertFalse(err.contains("\tat "), err);
+    }
+
+    /**
+     * An SDK built with OpenCL and PTX (TORNADOVM_PTX_SDK, default /opt/tornadovm-sdks/tornadovm-5.2.1-jdk25-dev-opencl-ptx)
+     * on a machine without NVIDIA's driver: its runtime cannot start (libcuda.so.1 is loaded for every backend), so
+     * --backend ptx fails with one line naming the missing driver, exit 2, and devices still lists the JVM. Runs only
+     * where such an SDK is installed and no libcuda.so.1 is.
+     */
+    @Test
+    void ptxSdkWithoutCudaDriverFailsWithOneClearLine(@org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        if (BackendProvider.all().isEmpty()) return;
+        Path sdk = Path.of(System.getenv().getOrDefault("TORNADOVM_PTX_SDK", "/opt/tornadovm-sdks/tornadovm-5.2.1-jdk25-dev-opencl-ptx"));
+        Path template = sdk.resolve("tornado-argfile.template");
+        if (!Files.exists(template) || !Files.exists(sdk.resolve("lib/libtornado-ptx.so"))) return;
+        for (String lib : List.of("/usr/lib/x86_64-linux-gnu/libcuda.so.1", "/usr/lib64/libcuda.so.1", "/usr/local/nvidia/lib64/libcuda.so.1")) {
+            if (Files.exists(Path.of(lib))) return; // a CUDA driver is here: this is not the machine this test is about
+        }
+        Path argfile = tmp.resolve("ptx-argfile");
+        Files.writeString(argfile, Files.readString(template).replace("${TORNADOVM_HOME}", sdk.toString()));
+        Path root = Path.of(System.getProperty("fastdms.root", "..")).toAbsolutePath().normalize();
+        String[] r = underTornado(argfile, root, "", "generate", "--backend", "ptx", "-n", "4", "--no-progress");
+        assertEquals("2", r[0], r[2]);
+        String err = r[2].lines().filter(l -> !l.startsWith("WARNING")).reduce("", (a, b) -> a + b + "\n").strip();
+        assertEquals(1, err.lines().count(), err);
+        assertTrue(err.contains("CUDA driver (libcuda.so.1)"), err);
+        String[] d = underTornado(argfile, root, "", "devices");
+        assertEquals("0", d[0], d[2]);
+        assertTrue(d[1].contains("--backend jvm") && d[1].contains("CUDA driver"), d[1]);
+    }
 }

@@ -75,6 +75,19 @@ public interface ForwardPass extends AutoCloseable {
      */
     default int forwardArgmax(Sequence s, int[] tokens, int off, int len) { return -1; }
 
+    /**
+     * One step over rows of different sequences (batched greedy decode), returning each row's greedy pick. Device
+     * backends pick on the device and read only the ids back; this default asks for every row's logits.
+     */
+    default int[] forwardRowsArgmax(Sequence[] seqs, int[] tokens, int n) {
+        int vocab = config().vocabSize();
+        float[] logits = new float[n * vocab];
+        forwardRows(seqs, tokens, n, logits, 0, true);
+        int[] out = new int[n];
+        for (int i = 0; i < n; i++) out[i] = Sampler.argmax(logits, i * vocab, vocab);
+        return out;
+    }
+
     @Override
     default void close() {}
 }

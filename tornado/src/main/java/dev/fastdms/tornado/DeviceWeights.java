@@ -150,8 +150,12 @@ final class DeviceWeights {
     }
 
     /** The decode tables the kernels use: every f16 and bf16 code, and the 128 E4M3 magnitudes. */
-    static FloatArray lookupTables() {
-        FloatArray lut = new FloatArray(Layout.LUT_SIZE);
+    static FloatArray lookupTables() { return lookupTables(new float[0]); }
+
+    /** The decode tables followed by the RoPE inverse frequencies (at {@link Layout#LUT_ROPE}). */
+    static FloatArray lookupTables(float[] ropeInvFreq) {
+        FloatArray lut = new FloatArray(Layout.LUT_SIZE + ropeInvFreq.length);
+        for (int i = 0; i < ropeInvFreq.length; i++) lut.set(Layout.LUT_ROPE + i, ropeInvFreq[i]);
         for (int i = 0; i < 65536; i++) {
             lut.set(Layout.LUT_F16 + i, Float.float16ToFloat((short) i));
             lut.set(Layout.LUT_BF16 + i, Float.intBitsToFloat(i << 16));

@@ -27,11 +27,36 @@ public final class Devices {
         };
     }
 
+    /**
+     * TornadoVM's backends, or one clear error when its runtime cannot start. An SDK built with the PTX backend loads
+     * NVIDIA's driver library (libcuda.so.1) when the runtime starts, for every backend: on a machine without it that
+     * is an UnsatisfiedLinkError, which becomes an IllegalArgumentException (exit 2) saying so.
+     */
+    static List<TornadoBackend> backends() {
+        try {
+            return TornadoExecutionPlan.getTornadoDeviceMap().getAllBackends();
+        } catch (LinkageError | RuntimeException e) {
+            throw new IllegalArgumentException(startFailure(e), e);
+        }
+    }
+
+    /** The one-line reason for a runtime that failed to start (the missing CUDA driver named when that is it). */
+    static String startFailure(Throwable e) {
+        StringBuilder all = new StringBuilder();
+        for (Throwable t = e; t != null; t = t.getCause()) all.append(t).append(' ');
+        if (all.indexOf("libcuda") >= 0 || all.indexOf("libnvidia") >= 0) {
+            return "the TornadoVM SDK includes the PTX backend, which needs NVIDIA's CUDA driver (libcuda.so.1), and this machine has none:"
+                    + " run --backend ptx where an NVIDIA GPU and its driver are installed (an OpenCL-only SDK serves --backend opencl here)";
+        }
+        String m = String.valueOf(e.getMessage()).replace('\n', ' ');
+        return "TornadoVM's runtime did not start: " + e.getClass().getSimpleName() + ": " + m;
+    }
+
     /** The device, or a one-line error naming what this SDK and machine have. */
     public static TornadoDevice pick(String backend, int index) {
         TornadoVMBackendType want = type(backend);
         List<String> have = new ArrayList<>();
-        for (TornadoBackend b : TornadoExecutionPlan.getTornadoDeviceMap().getAllBackends()) {
+        for (TornadoBackend b : backends()) {
             have.add(b.getBackendType().name().toLowerCase(Locale.ROOT));
             if (b.getBackendType() != want) continue;
             if (b.getNumDevices() == 0) throw new IllegalArgumentException("the " + backend + " backend sees no device on this machine");
@@ -48,7 +73,13 @@ public final class Devices {
     /** One line per device: backend, index, name, global memory. */
     public static List<String> describe() {
         List<String> out = new ArrayList<>();
-        for (TornadoBackend b : TornadoExecutionPlan.getTornadoDeviceMap().getAllBackends()) {
+        List<TornadoBackend> all;
+        try {
+            all = backends();
+        } catch (IllegalArgumentException e) {
+            return List.of("(no TornadoVM device: " + e.getMessage() + ")");
+        }
+        for (TornadoBackend b : all) {
             for (int i = 0; i < b.getNumDevices(); i++) {
                 TornadoDevice d = b.getDevice(i);
                 out.add(String.format(Locale.ROOT, "--backend %s --device %d  %s  (%d MiB max allocation)",

@@ -38,19 +38,23 @@ final class ForwardGraphs implements AutoCloseable {
     final int maxRows, maxSeqs, slots, ringSize, kvType, splits, kvBlocks, logCtx, localSize;
     final boolean logDecisions;
 
-    final IntArray cfg, step, ctrl, status, flags, headState, slotMeta, ring, picked;
-    final FloatArray cfgF, stepF, lut, invFreq, x, xb, q, k, v, att, hb, hb2, part, xh, logits;
+    final IntArray cfg, step, ctrl, status, headState, slotMeta, ring;
+    final FloatArray cfgF, stepF, lut, x, xb, q, k, v, att, hb, hb2, part, logits;
     final FloatArray kF, vF, kS, vS;
     final ByteArray kB, vB, log;
     private final DeviceWeights w;
     private final TornadoExecutionPlan plan;
     private TornadoExecutionResult lastLayer, lastHead;
     private long bytesIn, bytesOut;
-    private final boolean profile;
+    private boolean profile;
     private final GridScheduler grid = new GridScheduler();
     private final java.util.Map<String, Integer> tasks = new java.util.HashMap<>();
     /** Kernel launches (tasks executed) in one forward step: the step graph, the layer graph once per layer, the head. */
     final int launchesPerStep;
+    /** Grids over the step's rows, resized every step to the rows it has (perRow work-groups per row). */
+    private record RowGrid(WorkerGrid1D grid, int perRow) {}
+    private final java.util.List<RowGrid> rowGrids = new java.util.ArrayList<>();
+    private WorkerGrid1D gBegin, gPartial;
 
     ForwardGraphs(ModelConfig c, DeviceWeights w, float[] ropeInvFreq, int maxRows, int maxSeqs, int slots, int maxWindow,
                   int kvType, boolean logDecisions, TornadoDevice device, int localSize, boolean profile) {
@@ -86,9 +90,8 @@ final class ForwardGraphs implements AutoCloseable {
         step = new IntArray(stepSize(maxRows, maxSeqs));
         stepF = new FloatArray(maxSeqs * SLOT_FPARAMS);
         ctrl = new IntArray(CTRL_SIZE);
-        status = new IntArray(STATUS_SIZE);
-        lut = DeviceWeights.lookupTables();
-        invFreq = FloatArray.fromArray(ropeInvFreq);
+        status = new IntArray(STATUS_SIZE + maxRows); // the status words, then the picks
+        lut = DeviceWeights.lookupTables(ropeInvFreq);
         x = new FloatArray(maxRows * c.dim());
         xb = new FloatArray(maxRows * Math.max(c.dim(), c.qDim()));
         q = new FloatArray(maxRows * c.qDim());
@@ -98,10 +101,7 @@ final class ForwardGraphs implements AutoCloseable {
         hb = new FloatArray(maxRows * c.ffnDim());
         hb2 = new FloatArray(maxRows * c.ffnDim());
         part = new FloatArray(Math.toIntExact((long) maxRows * c.heads() * splits * (hd + 2)));
-        xh = new FloatArray(maxRows * c.dim());
         logits = new FloatArray(Math.toIntExact((long) maxRows * c.vocabSize()));
-        picked = new IntArray(maxRows);
-        flags = new IntArray(maxRows * kvh);
         headState = new IntArray(Math.toIntExact(2 * heads));
         slotMeta = new IntArray(Math.toIntExact(2 * rows));
         ring = new IntArray(Math.toIntExact(heads * ringSize));
@@ -120,18 +120,17 @@ final class ForwardGraphs implements AutoCloseable {
         TaskGraph g0 = new TaskGraph("step")
                 .transferToDevice(DataTransferMode.EVERY_EXECUTION, step, stepF)
                 .transferToDevice(DataTransferMode.FIRST_EXECUTION, cfg, cfgF, ctrl, status, lut);
-        g0.task("begin", Kernels::begin, kc, step, stepF, cfg, cfgF, lut, ctrl, status);
-        grid("step.begin", flat(1));
-        // the embedding lookup runs once per step here, not in every layer pass
+        // one kernel: thread 0 checks the input and rewinds the layer counter, every thread embeds an element
         g0.transferToDevice(DataTransferMode.FIRST_EXECUTION, w.embedding.data(), x);
         switch (w.embedding.kind()) {
-            case F32 -> g0.task("embed", Kernels::embedF32, kc, (FloatArray) w.embedding.data(), x, step, cfg);
-            case F16, BF16 -> g0.task("embed", Kernels::embedF16, kc, (ShortArray) w.embedding.data(), lut, x, step, cfg,
+            case F32 -> g0.task("begin", Kernels::beginEmbedF32, kc, (FloatArray) w.embedding.data(), lut, x, step, stepF, cfg, cfgF, ctrl, status);
+            case F16, BF16 -> g0.task("begin", Kernels::beginEmbedF16, kc, (ShortArray) w.embedding.data(), lut, x, step, stepF, cfg, cfgF, ctrl, status,
                     w.embedding.kind() == DeviceWeights.Kind.BF16 ? 1 : 0);
-            case Q8_0 -> g0.task("embed", Kernels::embedQ8, kc, (ByteArray) w.embedding.data(), lut, x, step, cfg);
-            case Q4_0 -> g0.task("embed", Kernels::embedQ4, kc, (ByteArray) w.embedding.data(), lut, x, step, cfg);
+            case Q8_0 -> g0.task("begin", Kernels::beginEmbedQ8, kc, (ByteArray) w.embedding.data(), lut, x, step, stepF, cfg, cfgF, ctrl, status);
+            case Q4_0 -> g0.task("begin", Kernels::beginEmbedQ4, kc, (ByteArray) w.embedding.data(), lut, x, step, stepF, cfg, cfgF, ctrl, status);
         }
-        grid("step.embed", flat(maxRows * c.dim()));
+        gBegin = flat(maxRows * c.dim());
+        grid("step.begin", gBegin);
         if (w.tiedOutput) g0.persistOnDevice(step, stepF, cfg, cfgF, ctrl, status, lut, x, w.embedding.data());
         else g0.persistOnDevice(step, stepF, cfg, cfgF, ctrl, status, lut, x);
 
@@ -140,58 +139,63 @@ final class ForwardGraphs implements AutoCloseable {
                 .consumeFromDevice("step", step, stepF, cfg, cfgF, ctrl, status, lut, x);
         if (w.tiedOutput) g1.consumeFromDevice("step", w.embedding.data()); // passed on to the head's logits
         g1.transferToDevice(DataTransferMode.FIRST_EXECUTION, w.wq.data(), w.wk.data(), w.wv.data(), w.wo.data(),
-                        w.gate.data(), w.up.data(), w.down.data(), w.attnNorm, w.ffnNorm, w.qNorm, w.kNorm, invFreq)
-                .transferToDevice(DataTransferMode.FIRST_EXECUTION, xb, q, k, v, att, hb, hb2, part, flags, headState,
+                        w.gate.data(), w.up.data(), w.down.data(), w.attnNorm, w.ffnNorm, w.qNorm, w.kNorm)
+                .transferToDevice(DataTransferMode.FIRST_EXECUTION, xb, q, k, v, att, hb, hb2, part, headState,
                         slotMeta, ring, kF, vF, kB, vB, kS, vS, log);
         int dim = c.dim(), qDim = c.qDim(), kvDim = c.kvDim(), ffn = c.ffnDim();
-        g1.task("attnNorm", Kernels::rmsnorm, kc, x, xb, w.attnNorm, step, cfg, cfgF, ctrl, 1, 0);
-        grid("layer.attnNorm", groups(maxRows));
-        if (w.wq.kind() == w.wk.kind() && w.wk.kind() == w.wv.kind()) {
+        if (w.wq.kind() == w.wk.kind() && w.wk.kind() == w.wv.kind()) { // attention norm + q, k, v in one kernel
             switch (w.wq.kind()) {
-                case F32 -> g1.task("qkv", Kernels::qkvF32, kc, (FloatArray) w.wq.data(), (FloatArray) w.wk.data(), (FloatArray) w.wv.data(),
-                        xb, q, k, v, step, ctrl, qDim, kvDim, dim);
-                case F16, BF16 -> g1.task("qkv", Kernels::qkvF16, kc, (ShortArray) w.wq.data(), (ShortArray) w.wk.data(), (ShortArray) w.wv.data(),
-                        lut, xb, q, k, v, step, ctrl, qDim, kvDim, dim, w.wq.kind() == DeviceWeights.Kind.BF16 ? 1 : 0);
-                case Q8_0 -> g1.task("qkv", Kernels::qkvQ8, kc, (ByteArray) w.wq.data(), (ByteArray) w.wk.data(), (ByteArray) w.wv.data(),
-                        lut, xb, q, k, v, step, ctrl, qDim, kvDim, dim);
-                case Q4_0 -> g1.task("qkv", Kernels::qkvQ4, kc, (ByteArray) w.wq.data(), (ByteArray) w.wk.data(), (ByteArray) w.wv.data(),
-                        lut, xb, q, k, v, step, ctrl, qDim, kvDim, dim);
+                case F32 -> g1.task("qkv", Kernels::qkvNormF32, kc, (FloatArray) w.wq.data(), (FloatArray) w.wk.data(), (FloatArray) w.wv.data(),
+                        x, w.attnNorm, cfgF, q, k, v, step, ctrl, qDim, kvDim, dim);
+                case F16, BF16 -> g1.task("qkv", Kernels::qkvNormF16, kc, (ShortArray) w.wq.data(), (ShortArray) w.wk.data(), (ShortArray) w.wv.data(),
+                        lut, x, w.attnNorm, cfgF, q, k, v, step, ctrl, qDim, kvDim, dim, w.wq.kind() == DeviceWeights.Kind.BF16 ? 1 : 0);
+                case Q8_0 -> g1.task("qkv", Kernels::qkvNormQ8, kc, (ByteArray) w.wq.data(), (ByteArray) w.wk.data(), (ByteArray) w.wv.data(),
+                        lut, x, w.attnNorm, cfgF, q, k, v, step, ctrl, qDim, kvDim, dim);
+                case Q4_0 -> g1.task("qkv", Kernels::qkvNormQ4, kc, (ByteArray) w.wq.data(), (ByteArray) w.wk.data(), (ByteArray) w.wv.data(),
+                        lut, x, w.attnNorm, cfgF, q, k, v, step, ctrl, qDim, kvDim, dim);
             }
             grid("layer.qkv", groups(qDim + kvDim));
-        } else { // mixed-type files: three products
+        } else { // mixed-type files: the norm, then three products
+            g1.task("attnNorm", Kernels::rmsnorm, kc, x, xb, w.attnNorm, step, cfg, cfgF, ctrl, 1, 0);
+            grid("layer.attnNorm", rowGrid(groups(maxRows), 1));
             matmul(g1, "layer", "wq", w.wq, xb, q, qDim, dim, 1, false, false, kc);
             matmul(g1, "layer", "wk", w.wk, xb, k, kvDim, dim, 1, false, false, kc);
             matmul(g1, "layer", "wv", w.wv, xb, v, kvDim, dim, 1, false, false, kc);
         }
         if (c.qkNorm()) {
             g1.task("qNorm", Kernels::headNorm, kc, q, w.qNorm, step, cfg, cfgF, ctrl, c.heads());
-            grid("layer.qNorm", groups(maxRows * c.heads()));
+            grid("layer.qNorm", rowGrid(groups(maxRows * c.heads()), c.heads()));
             g1.task("kNorm", Kernels::headNorm, kc, k, w.kNorm, step, cfg, cfgF, ctrl, c.kvHeads());
-            grid("layer.kNorm", groups(maxRows * c.kvHeads()));
+            grid("layer.kNorm", rowGrid(groups(maxRows * c.kvHeads()), c.kvHeads()));
         }
-        g1.task("dmsRope", Kernels::dmsRope, kc, q, k, invFreq, step, stepF, cfg, ctrl, flags, log);
-        grid("layer.dmsRope", flat(maxRows * (c.heads() + c.kvHeads())));
-        g1.task("kvAppend", Kernels::kvAppend, kc, k, v, step, cfg, ctrl, flags, headState, slotMeta, ring, kF, vF, kB, vB, kS, vS, lut, status);
-        grid("layer.kvAppend", flat(maxRows * kvh));
+        g1.task("ropeAppend", Kernels::ropeAppend, kc, q, k, v, step, stepF, cfg, ctrl, log, headState, slotMeta, ring, kF, vF, kB, vB, kS, vS, lut, status);
+        grid("layer.ropeAppend", rowGrid(groups(maxRows * kvh), kvh));
         g1.task("attnPartial", Kernels::attnPartial, kc, q, step, cfg, cfgF, ctrl, headState, slotMeta, kF, vF, kB, vB, kS, vS, lut, part);
-        grid("layer.attnPartial", groups(maxRows * c.heads() * splits));
+        gPartial = groups(maxRows * c.heads() * splits);
+        grid("layer.attnPartial", gPartial);
         g1.task("attnCombine", Kernels::attnCombine, kc, part, att, step, cfg, ctrl, headState);
-        grid("layer.attnCombine", groups(maxRows * c.heads()));
-        g1.task("kvReclaim", Kernels::kvReclaim, kc, step, cfg, ctrl, headState, slotMeta, ring, kF, vF, kB, vB, kS, vS);
-        grid("layer.kvReclaim", flat(maxRows * kvh));
-        matmul(g1, "layer", "wo", w.wo, att, x, dim, qDim, 1, true, false, kc);
-        g1.task("ffnNorm", Kernels::rmsnorm, kc, x, xb, w.ffnNorm, step, cfg, cfgF, ctrl, 1, 0);
-        grid("layer.ffnNorm", groups(maxRows));
-        if (w.gate.kind() == w.up.kind()) {
+        grid("layer.attnCombine", rowGrid(groups(maxRows * c.heads()), c.heads()));
+        // the output projection + residual, with the end-of-step reclaim in its threads
+        switch (w.wo.kind()) {
+            case F32 -> g1.task("wo", Kernels::outProjF32, kc, (FloatArray) w.wo.data(), att, x, step, cfg, ctrl, headState, slotMeta, ring, kF, vF, kB, vB, kS, vS);
+            case F16, BF16 -> g1.task("wo", Kernels::outProjF16, kc, (ShortArray) w.wo.data(), lut, att, x, step, cfg, ctrl, headState, slotMeta, ring,
+                    kF, vF, kB, vB, kS, vS, w.wo.kind() == DeviceWeights.Kind.BF16 ? 1 : 0);
+            case Q8_0 -> g1.task("wo", Kernels::outProjQ8, kc, (ByteArray) w.wo.data(), lut, att, x, step, cfg, ctrl, headState, slotMeta, ring, kF, vF, kB, vB, kS, vS);
+            case Q4_0 -> g1.task("wo", Kernels::outProjQ4, kc, (ByteArray) w.wo.data(), lut, att, x, step, cfg, ctrl, headState, slotMeta, ring, kF, vF, kB, vB, kS, vS);
+        }
+        grid("layer.wo", groups(dim));
+        if (w.gate.kind() == w.up.kind()) { // FFN norm + gate + up + SwiGLU in one kernel
             switch (w.gate.kind()) {
-                case F32 -> g1.task("gateUp", Kernels::gateUpF32, kc, (FloatArray) w.gate.data(), (FloatArray) w.up.data(), xb, hb, step, ctrl, ffn, dim);
-                case F16, BF16 -> g1.task("gateUp", Kernels::gateUpF16, kc, (ShortArray) w.gate.data(), (ShortArray) w.up.data(), lut, xb, hb,
+                case F32 -> g1.task("gateUp", Kernels::gateUpNormF32, kc, (FloatArray) w.gate.data(), (FloatArray) w.up.data(), x, w.ffnNorm, cfgF, hb, step, ctrl, ffn, dim);
+                case F16, BF16 -> g1.task("gateUp", Kernels::gateUpNormF16, kc, (ShortArray) w.gate.data(), (ShortArray) w.up.data(), lut, x, w.ffnNorm, cfgF, hb,
                         step, ctrl, ffn, dim, w.gate.kind() == DeviceWeights.Kind.BF16 ? 1 : 0);
-                case Q8_0 -> g1.task("gateUp", Kernels::gateUpQ8, kc, (ByteArray) w.gate.data(), (ByteArray) w.up.data(), lut, xb, hb, step, ctrl, ffn, dim);
-                case Q4_0 -> g1.task("gateUp", Kernels::gateUpQ4, kc, (ByteArray) w.gate.data(), (ByteArray) w.up.data(), lut, xb, hb, step, ctrl, ffn, dim);
+                case Q8_0 -> g1.task("gateUp", Kernels::gateUpNormQ8, kc, (ByteArray) w.gate.data(), (ByteArray) w.up.data(), lut, x, w.ffnNorm, cfgF, hb, step, ctrl, ffn, dim);
+                case Q4_0 -> g1.task("gateUp", Kernels::gateUpNormQ4, kc, (ByteArray) w.gate.data(), (ByteArray) w.up.data(), lut, x, w.ffnNorm, cfgF, hb, step, ctrl, ffn, dim);
             }
             grid("layer.gateUp", groups(ffn));
-        } else { // mixed-type files: two products, then SwiGLU
+        } else { // mixed-type files: the norm, two products, then SwiGLU
+            g1.task("ffnNorm", Kernels::rmsnorm, kc, x, xb, w.ffnNorm, step, cfg, cfgF, ctrl, 1, 0);
+            grid("layer.ffnNorm", rowGrid(groups(maxRows), 1));
             matmul(g1, "layer", "gate", w.gate, xb, hb, ffn, dim, 1, false, false, kc);
             matmul(g1, "layer", "up", w.up, xb, hb2, ffn, dim, 1, false, false, kc);
             g1.task("swiglu", Kernels::swiglu, kc, hb, hb2, step, cfg, ctrl);
@@ -211,13 +215,19 @@ final class ForwardGraphs implements AutoCloseable {
         else g2.consumeFromDevice("layer", step, cfg, cfgF, ctrl, status, x);
         if (w.tiedOutput) g2.consumeFromDevice("layer", w.output.data());
         else g2.transferToDevice(DataTransferMode.FIRST_EXECUTION, w.output.data());
-        g2.transferToDevice(DataTransferMode.FIRST_EXECUTION, w.outputNorm, xh, logits, picked);
-        g2.task("outNorm", Kernels::rmsnorm, kc, x, xh, w.outputNorm, step, cfg, cfgF, ctrl, 0, 1);
-        grid("head.outNorm", groups(maxRows));
-        matmul(g2, "head", "logits", w.output, xh, logits, c.vocabSize(), dim, 0, false, true, kc);
-        g2.task("argmax", Kernels::argmax, kc, logits, picked, step, cfg, status);
-        grid("head.argmax", groups(maxRows));
-        g2.transferToHost(DataTransferMode.UNDER_DEMAND, logits, picked, status);
+        g2.transferToDevice(DataTransferMode.FIRST_EXECUTION, w.outputNorm, logits);
+        int vocab = c.vocabSize();
+        switch (w.output.kind()) { // the final norm + logits in one kernel
+            case F32 -> g2.task("logits", Kernels::logitsF32, kc, (FloatArray) w.output.data(), x, w.outputNorm, cfgF, logits, step, vocab, dim);
+            case F16, BF16 -> g2.task("logits", Kernels::logitsF16, kc, (ShortArray) w.output.data(), lut, x, w.outputNorm, cfgF, logits, step, vocab, dim,
+                    w.output.kind() == DeviceWeights.Kind.BF16 ? 1 : 0);
+            case Q8_0 -> g2.task("logits", Kernels::logitsQ8, kc, (ByteArray) w.output.data(), lut, x, w.outputNorm, cfgF, logits, step, vocab, dim);
+            case Q4_0 -> g2.task("logits", Kernels::logitsQ4, kc, (ByteArray) w.output.data(), lut, x, w.outputNorm, cfgF, logits, step, vocab, dim);
+        }
+        grid("head.logits", groups(vocab));
+        g2.task("argmax", Kernels::argmax, kc, logits, step, cfg, status);
+        grid("head.argmax", rowGrid(groups(maxRows), 1));
+        g2.transferToHost(DataTransferMode.UNDER_DEMAND, logits, status);
 
         plan = new TornadoExecutionPlan(g0.snapshot(), g1.snapshot(), g2.snapshot());
         plan.withGridScheduler(grid);
@@ -254,14 +264,39 @@ final class ForwardGraphs implements AutoCloseable {
 
     /** One thread per item, rounded up to whole work-groups. */
     private WorkerGrid1D flat(int count) {
-        int n = (count + localSize - 1) / localSize * localSize;
-        WorkerGrid1D g = new WorkerGrid1D(n);
+        WorkerGrid1D g = new WorkerGrid1D(roundUp(count));
         g.setLocalWork(localSize, 1, 1);
         return g;
     }
 
-    /** Runs one forward step over the rows already written into {@code step}/{@code stepF}. */
-    void run() {
+    private int roundUp(int count) { return Math.max(1, (count + localSize - 1) / localSize) * localSize; }
+
+    /** A grid of {@code perRow} work-groups per row of the step, resized by {@link #run} to the step's rows. */
+    private WorkerGrid1D rowGrid(WorkerGrid1D g, int perRow) {
+        rowGrids.add(new RowGrid(g, perRow));
+        return g;
+    }
+
+    private void resize(WorkerGrid1D g, long global) {
+        g.setGlobalWork(global, 1, 1);
+        g.setLocalWork(localSize, 1, 1);
+    }
+
+    /**
+     * Attention splits of {@link Layout#CHUNK} slots the step's grids cover: enough for the most slots any head of
+     * the step's sequences can hold (a head holds at most its sequence's tokens so far, and at most the slots).
+     */
+    int splitsFor(int maxPosition) { return Math.max(1, (Math.min(slots, maxPosition + 1) + CHUNK - 1) / CHUNK); }
+
+    /**
+     * Runs one forward step over the {@code n} rows already written into {@code step}/{@code stepF} (with
+     * {@code step[SPLITS_NOW]}), its grids sized for those rows and splits, then reads the status words and the
+     * picks back: the step's one device-to-host copy.
+     */
+    void run(int n, int splitsNow) {
+        for (RowGrid rg : rowGrids) resize(rg.grid(), (long) n * rg.perRow() * localSize);
+        resize(gPartial, (long) n * c.heads() * splitsNow * localSize);
+        resize(gBegin, roundUp(n * c.dim()));
         TornadoExecutionResult r = plan.withGraph(0).execute();
         count(r);
         for (int l = 0; l < c.layers(); l++) {
@@ -270,8 +305,8 @@ final class ForwardGraphs implements AutoCloseable {
         }
         lastHead = plan.withGraph(2).execute();
         count(lastHead);
-        lastHead.transferToHost(status);
-        bytesOut += 4L * STATUS_SIZE;
+        lastHead.transferToHost(new DataRange(status).withSize(STATUS_SIZE + n));
+        bytesOut += 4L * (STATUS_SIZE + n);
     }
 
     private void count(TornadoExecutionResult r) {
@@ -283,18 +318,20 @@ final class ForwardGraphs implements AutoCloseable {
 
     private long kernelNs;
 
+    /** Switches TornadoVM's profiler on (silent) or off for the following steps. */
+    void profiling(boolean on) {
+        if (on == profile) return;
+        profile = on;
+        if (on) plan.withProfiler(ProfilerMode.SILENT);
+        else plan.withoutProfiler();
+    }
+
     /** Device kernel time the profiler saw so far (profiling on). */
     long kernelNanos() { return kernelNs; }
 
     /** Bytes the profiler saw copied host → device and device → host so far (profiling on), plus the explicit reads. */
     long bytesIn() { return bytesIn; }
     long bytesOut() { return bytesOut; }
-
-    void fetchPicked() {
-        plan.withGraph(2);
-        lastHead.transferToHost(picked);
-        bytesOut += 4L * maxRows;
-    }
 
     void fetchLogits(int fromRow, int rows) {
         int vocab = c.vocabSize();

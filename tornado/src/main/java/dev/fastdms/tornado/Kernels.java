@@ -31,18 +31,18 @@ public final class Kernels {
     // ---------------------------------------------------------------- step start
 
     /**
-     * Step start (one work-group): rewinds the layer counter, clears the status, and checks the step's input on the
-     * device — row count, token ids, DMS parameters, and that the decode tables arrived (f16 0x3C00 is 1.0) — so a bad
-     * upload stops the step with a status code instead of reading out of bounds.
+     * Step start, by the step kernel's thread 0: rewinds the layer counter, clears the status, and checks the step's
+     * input on the device — row count, token ids, sequences, split count, DMS parameters, and that the decode tables
+     * arrived (f16 0x3C00 is 1.0) — so a bad upload stops the step with a status code instead of reading out of bounds.
      */
-    public static void begin(KernelContext kc, IntArray step, FloatArray stepF, IntArray cfg, FloatArray cfgF, FloatArray lut, IntArray ctrl, IntArray status) {
-        if (kc.globalIdx != 0) return;
+    static void begin(IntArray step, FloatArray stepF, IntArray cfg, FloatArray cfgF, FloatArray lut, IntArray ctrl, IntArray status) {
         ctrl.set(LAYER, 0);
         status.set(STATUS_FULL, 0);
         status.set(STATUS_FULL_HEAD, 0);
         status.set(STATUS_NAN, 0);
         int n = step.get(N_ROWS), R = cfg.get(MAX_ROWS), vocab = cfg.get(VOCAB), seqs = cfg.get(MAX_SEQS);
-        int bad = (n < 1 ? 1 : 0) | (n > R ? 1 : 0);
+        int splits = step.get(SPLITS_NOW);
+        int bad = (n < 1 ? 1 : 0) | (n > R ? 1 : 0) | (splits < 1 ? 1 : 0) | (splits > cfg.get(MAX_SPLITS) ? 1 : 0);
         int rows = TornadoMath.min(n, R);
         for (int t = 0; t < rows; t++) {
             int tok = step.get(TOKENS + t);
@@ -61,43 +61,64 @@ public final class Kernels {
         }
     }
 
-    /** Token embeddings of the step's rows (f32 table). */
-    public static void embedF32(KernelContext kc, FloatArray table, FloatArray x, IntArray step, IntArray cfg) {
-        int i = kc.globalIdx, dim = cfg.get(DIM), n = step.get(N_ROWS);
-        if (i < n * dim) {
+    // The step graph's one kernel: thread 0 runs begin, every thread looks up one element of the step's token
+    // embeddings. The lookup does not wait for the check (no grid-wide barrier): it clamps rows and token ids so a bad
+    // step reads nothing out of bounds, and the status word rejects the step. One variant per stored table type.
+
+    /** Rows this step's lookup covers: the row count clamped to 0..MAX_ROWS. */
+    static int embedRows(IntArray step, IntArray cfg) {
+        return TornadoMath.min(TornadoMath.max(step.get(N_ROWS), 0), cfg.get(MAX_ROWS));
+    }
+
+    /** The row's token id clamped into the vocabulary. */
+    static int embedToken(IntArray step, IntArray cfg, int t) {
+        return TornadoMath.min(TornadoMath.max(step.get(TOKENS + t), 0), cfg.get(VOCAB) - 1);
+    }
+
+    public static void beginEmbedF32(KernelContext kc, FloatArray table, FloatArray lut, FloatArray x, IntArray step, FloatArray stepF, IntArray cfg,
+                                     FloatArray cfgF, IntArray ctrl, IntArray status) {
+        int i = kc.globalIdx, dim = cfg.get(DIM);
+        if (i == 0) begin(step, stepF, cfg, cfgF, lut, ctrl, status);
+        if (i < embedRows(step, cfg) * dim) {
             int t = i / dim, k = i - t * dim;
-            x.set(i, table.get(step.get(TOKENS + t) * dim + k));
+            x.set(i, table.get(embedToken(step, cfg, t) * dim + k));
         }
     }
 
-    /** Token embeddings from an f16 (bf16 when {@code bf16} is 1) table. */
-    public static void embedF16(KernelContext kc, ShortArray table, FloatArray lut, FloatArray x, IntArray step, IntArray cfg, int bf16) {
-        int i = kc.globalIdx, dim = cfg.get(DIM), n = step.get(N_ROWS);
-        if (i < n * dim) {
+    /** From an f16 table (bf16 when {@code bf16} is 1). */
+    public static void beginEmbedF16(KernelContext kc, ShortArray table, FloatArray lut, FloatArray x, IntArray step, FloatArray stepF, IntArray cfg,
+                                     FloatArray cfgF, IntArray ctrl, IntArray status, int bf16) {
+        int i = kc.globalIdx, dim = cfg.get(DIM);
+        if (i == 0) begin(step, stepF, cfg, cfgF, lut, ctrl, status);
+        if (i < embedRows(step, cfg) * dim) {
             int t = i / dim, k = i - t * dim;
-            int bits = table.get(step.get(TOKENS + t) * dim + k) & 0xFFFF;
+            int bits = table.get(embedToken(step, cfg, t) * dim + k) & 0xFFFF;
             x.set(i, lut.get(bf16 * LUT_BF16 + bits));
         }
     }
 
-    /** Token embeddings from a Q8_0 table (blocks of 32: f16 scale, 32 int8). */
-    public static void embedQ8(KernelContext kc, ByteArray table, FloatArray lut, FloatArray x, IntArray step, IntArray cfg) {
-        int i = kc.globalIdx, dim = cfg.get(DIM), n = step.get(N_ROWS);
-        if (i < n * dim) {
+    /** From a Q8_0 table (blocks of 32: f16 scale, 32 int8). */
+    public static void beginEmbedQ8(KernelContext kc, ByteArray table, FloatArray lut, FloatArray x, IntArray step, FloatArray stepF, IntArray cfg,
+                                    FloatArray cfgF, IntArray ctrl, IntArray status) {
+        int i = kc.globalIdx, dim = cfg.get(DIM);
+        if (i == 0) begin(step, stepF, cfg, cfgF, lut, ctrl, status);
+        if (i < embedRows(step, cfg) * dim) {
             int t = i / dim, k = i - t * dim;
-            int e = step.get(TOKENS + t) * dim + k;
+            int e = embedToken(step, cfg, t) * dim + k;
             int o = (e / 32) * 34;
             float d = lut.get((table.get(o) & 0xFF) | ((table.get(o + 1) & 0xFF) << 8));
             x.set(i, d * table.get(o + 2 + e % 32));
         }
     }
 
-    /** Token embeddings from a Q4_0 table (blocks of 32: f16 scale, 16 bytes of nibbles, low nibbles first). */
-    public static void embedQ4(KernelContext kc, ByteArray table, FloatArray lut, FloatArray x, IntArray step, IntArray cfg) {
-        int i = kc.globalIdx, dim = cfg.get(DIM), n = step.get(N_ROWS);
-        if (i < n * dim) {
+    /** From a Q4_0 table (blocks of 32: f16 scale, 16 bytes of nibbles, low nibbles first). */
+    public static void beginEmbedQ4(KernelContext kc, ByteArray table, FloatArray lut, FloatArray x, IntArray step, FloatArray stepF, IntArray cfg,
+                                    FloatArray cfgF, IntArray ctrl, IntArray status) {
+        int i = kc.globalIdx, dim = cfg.get(DIM);
+        if (i == 0) begin(step, stepF, cfg, cfgF, lut, ctrl, status);
+        if (i < embedRows(step, cfg) * dim) {
             int t = i / dim, k = i - t * dim;
-            int e = step.get(TOKENS + t) * dim + k;
+            int e = embedToken(step, cfg, t) * dim + k;
             int o = (e / 32) * 18, j = e % 32;
             float d = lut.get((table.get(o) & 0xFF) | ((table.get(o + 1) & 0xFF) << 8));
             int b = table.get(o + 2 + (j & 15));
@@ -288,194 +309,157 @@ public final class Kernels {
         }
     }
 
-    // ---------------------------------------------------------------- DMS decision and RoPE
+    // ---------------------------------------------------------------- RoPE, DMS decision and the compacted cache
 
     /**
-     * One thread per (row, head) over the query heads then the KV heads. For the first query head of each KV group of
-     * a DMS sequence: the decision from its last channel before RoPE ({@code scale * q[d-1] - offset > 0}, or the
-     * benchmark's forced hash), recorded in {@code flags[row][kvHead]}; that channel is zeroed before and after RoPE.
-     * Then RoPE at the row's position (adjacent pairs, or halves for Hugging Face weights).
-     * Mirrors cache's DmsStep.decidedPosition and DmsStep.forcedEviction, and DmsConfig.evicts.
+     * RoPE, the DMS decision, channel zeroing and the compacted-cache append in one kernel: one work-group per
+     * (sequence, KV head), at the sequence's first row of the step (the others' groups do nothing; appends must be
+     * ordered per head). Three phases, with barriers between them and outside every branch:
+     * <ol>
+     *   <li>the work-group rotates the head's key of each of the sequence's rows (RoPE at the row's position:
+     *   adjacent pairs, or halves for Hugging Face weights);</li>
+     *   <li>thread 0 walks the rows in order. For a DMS sequence, the decision comes from the last channel of the
+     *   group's first query head before RoPE ({@code scale * q[d-1] - offset > 0}, or the benchmark's forced hash),
+     *   goes to the decision log, and that channel is zeroed; then the row is appended as in cache's
+     *   {@code DmsStep.append}: under the NVIDIA convention the decision flags the previous token; before the
+     *   sequence's first row the slots of flagged tokens that no query from here on can see are reclaimed (the last
+     *   slot moves into the hole, so live slots stay dense); the row takes slot {@code live}. {@code ring} maps the
+     *   positions still inside the window to their slots; a full head sets {@code status} (the host stops);</li>
+     *   <li>the work-group rotates the group's query heads; the borrowed channel is zeroed again after RoPE.</li>
+     * </ol>
+     * Mirrors cache's DmsStep.decidedPosition, DmsStep.forcedEviction, DmsConfig.evicts and DmsStep.append (with
+     * HeadKv.markEvicted, reclaim and removeSlot on the device's slot arrays). RoPE frequencies are read from the
+     * table at {@link Layout#LUT_ROPE}.
      */
-    public static void dmsRope(KernelContext kc, FloatArray q, FloatArray k, FloatArray invFreq, IntArray step, FloatArray stepF,
-                               IntArray cfg, IntArray ctrl, IntArray flags, ByteArray log) {
-        int i = kc.globalIdx;
-        int heads = cfg.get(HEADS), kvHeads = cfg.get(KV_HEADS), hd = cfg.get(HEAD_DIM), R = cfg.get(MAX_ROWS);
-        int per = heads + kvHeads;
-        int t = i / per, h = i - t * per;
-        if (t >= step.get(N_ROWS)) return;
-        int seq = step.get(Layout.seqOff(R) + t), pos = step.get(Layout.posOff(R) + t);
+    public static void ropeAppend(KernelContext kc, FloatArray q, FloatArray k, FloatArray v, IntArray step, FloatArray stepF, IntArray cfg,
+                                  IntArray ctrl, ByteArray log, IntArray headState, IntArray slotMeta, IntArray ring, FloatArray kF,
+                                  FloatArray vF, ByteArray kB, ByteArray vB, FloatArray kS, FloatArray vS, FloatArray lut, IntArray status) {
+        int gi = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
+        int kvHeads = cfg.get(KV_HEADS), R = cfg.get(MAX_ROWS);
+        int t = gi / kvHeads, g = gi - t * kvHeads;
+        int n = step.get(N_ROWS);
+        if (t >= n) return;
+        int seqOff = Layout.seqOff(R), posOff = Layout.posOff(R);
+        int seq = step.get(seqOff + t);
+        if (t > 0 && step.get(seqOff + t - 1) == seq) return; // not the sequence's first row
+        int end = t + 1;
+        for (int j = t + 1; j < n; j++) {
+            if (step.get(seqOff + j) != seq) break;
+            end = j + 1;
+        }
+        int rows = end - t;
+        int hd = cfg.get(HEAD_DIM), half = hd / 2, heads = cfg.get(HEADS), group = cfg.get(GROUP), ropeHalf = cfg.get(ROPE_HALF);
         int pb = Layout.paramOff(R) + seq * SLOT_PARAMS;
         int dmsOn = step.get(pb + P_DMS);
-        int group = cfg.get(GROUP), layer = ctrl.get(LAYER);
-        boolean isQ = h < heads;
-        int base = isQ ? (t * heads + h) * hd : (t * kvHeads + (h - heads)) * hd;
-        boolean borrowed = isQ & (dmsOn == 1) & (h % group == 0);
-        if (borrowed) {
-            int g = h / group;
-            int decided = step.get(pb + P_NVIDIA) == 1 ? pos - 1 : pos;
-            int evict;
-            if (step.get(pb + P_FORCED) == 1) {
+        // 1: the keys
+        for (int i = lid; i < rows * half; i += wg) {
+            int jr = i / half, p = i - jr * half;
+            rotatePair(k, ((t + jr) * kvHeads + g) * hd, p, half, step.get(posOff + t + jr), lut, ropeHalf);
+        }
+        kc.globalBarrier();
+        // 2: decisions and appends, in row order
+        if (lid == 0) {
+            int L = cfg.get(LAYERS), cap = cfg.get(SLOTS), ringN = cfg.get(RING), layer = ctrl.get(LAYER);
+            int kvType = cfg.get(KV_TYPE), blocks = cfg.get(KV_BLOCKS), kvDim = cfg.get(KV_DIM);
+            int head = (seq * L + layer) * kvHeads + g;
+            int window = step.get(pb + P_WINDOW), nvidia = step.get(pb + P_NVIDIA), forced = step.get(pb + P_FORCED);
+            long thr = ((long) step.get(pb + P_THR_HI) << 32) | (step.get(pb + P_THR_LO) & 0xFFFFFFFFL);
+            float dScale = stepF.get(seq * SLOT_FPARAMS + F_SCALE), dOffset = stepF.get(seq * SLOT_FPARAMS + F_OFFSET);
+            int logOn = cfg.get(LOG_ON), logCtx = cfg.get(LOG_CTX);
+            int live = headState.get(2 * head), pending = headState.get(2 * head + 1);
+            int ringBase = head * ringN, slotBase = head * cap;
+            for (int j = t; j < end; j++) {
+                int pos = step.get(posOff + j);
+                if (pos == 0) { live = 0; pending = 0; } // a new sequence in this slot
+                // the decision, computed branch-free (read and hashed also where DMS is off, then multiplied away)
+                int qc = (j * heads + g * group) * hd + hd - 1; // the borrowed channel
+                int decided = pos - nvidia;
                 long hash = (decided * 0x9E3779B97F4A7C15L) ^ ((long) layer << 40) ^ ((long) g << 20);
                 // the JVM's hash with its unsigned shifts written as masked signed shifts: TornadoVM 5.2.1 emits a
                 // long ">>>" as OpenCL's arithmetic ">>"
                 hash ^= (hash >> 31) & 0x1FFFFFFFFL;
                 hash *= 0xBF58476D1CE4E5B9L;
                 hash ^= (hash >> 29) & 0x7FFFFFFFFL;
-                long thr = ((long) step.get(pb + P_THR_HI) << 32) | (step.get(pb + P_THR_LO) & 0xFFFFFFFFL);
-                evict = ((hash >> 11) & 0x1FFFFFFFFFFFFFL) < thr ? 1 : 0;
-            } else {
-                float z = stepF.get(seq * SLOT_FPARAMS + F_SCALE) * q.get(base + hd - 1) - stepF.get(seq * SLOT_FPARAMS + F_OFFSET);
-                evict = z > 0f ? 1 : 0;
-            }
-            flags.set(t * kvHeads + g, evict);
-            if (cfg.get(LOG_ON) == 1 && decided >= 0) {
-                int L = cfg.get(LAYERS), ctx = cfg.get(LOG_CTX);
-                log.set(((seq * L + layer) * kvHeads + g) * ctx + decided, (byte) (evict + 1));
-            }
-            q.set(base + hd - 1, 0f);
-        }
-        int half = hd / 2;
-        int ropeHalf = cfg.get(ROPE_HALF);
-        for (int j = 0; j < half; j++) {
-            double angle = pos * (double) invFreq.get(j);
-            float cs = (float) TornadoMath.cos(angle), sn = (float) TornadoMath.sin(angle);
-            int ia = ropeHalf == 1 ? base + j : base + 2 * j;
-            int ib = ropeHalf == 1 ? base + j + half : base + 2 * j + 1;
-            float a = isQ ? q.get(ia) : k.get(ia), b = isQ ? q.get(ib) : k.get(ib);
-            float ra = a * cs - b * sn, rb = a * sn + b * cs;
-            if (isQ) { q.set(ia, ra); q.set(ib, rb); } else { k.set(ia, ra); k.set(ib, rb); }
-        }
-        if (borrowed) q.set(base + hd - 1, 0f);
-    }
-
-    // ---------------------------------------------------------------- the compacted cache
-
-    /**
-     * Appends the step's keys and values to the compacted per-(sequence, layer, KV head) caches, applying DMS: one
-     * thread per (sequence, KV head) walks that sequence's rows in order (appends must be ordered per head). For each
-     * row: under the NVIDIA convention the row's decision flags the previous token; before the sequence's first row
-     * the slots of flagged tokens that no query from here on can see are reclaimed (the last slot moves into the
-     * hole, so live slots stay dense); then the row takes slot {@code live}. {@code ring} maps the positions still
-     * inside the window to their slots. A full head sets {@code status} (the host stops with an error).
-     * Mirrors cache's DmsStep.append (with HeadKv.markEvicted, reclaim and removeSlot on the device's slot arrays).
-     */
-    public static void kvAppend(KernelContext kc, FloatArray k, FloatArray v, IntArray step, IntArray cfg, IntArray ctrl, IntArray flags,
-                                IntArray headState, IntArray slotMeta, IntArray ring, FloatArray kF, FloatArray vF, ByteArray kB,
-                                ByteArray vB, FloatArray kS, FloatArray vS, FloatArray lut, IntArray status) {
-        int i = kc.globalIdx;
-        int kvHeads = cfg.get(KV_HEADS), R = cfg.get(MAX_ROWS);
-        int t = i / kvHeads, g = i - t * kvHeads;
-        int n = step.get(N_ROWS);
-        if (t >= n) return;
-        int seqOff = Layout.seqOff(R);
-        int seq = step.get(seqOff + t);
-        if (t > 0 && step.get(seqOff + t - 1) == seq) return; // not the sequence's first row
-        int L = cfg.get(LAYERS), hd = cfg.get(HEAD_DIM), cap = cfg.get(SLOTS), ringN = cfg.get(RING);
-        int kvType = cfg.get(KV_TYPE), blocks = cfg.get(KV_BLOCKS), kvDim = cfg.get(KV_DIM);
-        int head = (seq * L + ctrl.get(LAYER)) * kvHeads + g;
-        int pb = Layout.paramOff(R) + seq * SLOT_PARAMS;
-        int dmsOn = step.get(pb + P_DMS), window = step.get(pb + P_WINDOW), nvidia = step.get(pb + P_NVIDIA);
-        int live = headState.get(2 * head), pending = headState.get(2 * head + 1);
-        int ringBase = head * ringN, slotBase = head * cap;
-        for (int j = t; j < n; j++) {
-            if (step.get(seqOff + j) != seq) break;
-            int pos = step.get(Layout.posOff(R) + j);
-            if (pos == 0) { live = 0; pending = 0; } // a new sequence in this slot
-            int evict = dmsOn == 1 ? flags.get(j * kvHeads + g) : 0;
-            if (evict == 1 && nvidia == 1 && pos > 0) {
-                int ps = ring.get(ringBase + (pos - 1) % ringN);
-                slotMeta.set(2 * (slotBase + ps) + 1, 1);
-            }
-            if (j == t && dmsOn == 1) {
-                // reclaim(pos): tokens whose window has closed for every query from pos on
-                while (pending < pos && pos - pending > window) {
-                    int s = ring.get(ringBase + pending % ringN);
-                    pending++;
-                    if (slotMeta.get(2 * (slotBase + s) + 1) == 1) {
-                        int last = live - 1;
-                        if (s != last) {
-                            moveRow(kF, vF, kB, vB, kS, vS, kvType, blocks, hd, slotBase + last, slotBase + s);
-                            int lp = slotMeta.get(2 * (slotBase + last));
-                            slotMeta.set(2 * (slotBase + s), lp);
-                            slotMeta.set(2 * (slotBase + s) + 1, slotMeta.get(2 * (slotBase + last) + 1));
-                            if (lp >= pending) ring.set(ringBase + lp % ringN, s);
+                int byHash = ((hash >> 11) & 0x1FFFFFFFFFFFFFL) < thr ? 1 : 0;
+                int byAlpha = dScale * q.get(qc) - dOffset > 0f ? 1 : 0;
+                int evict = dmsOn * (forced * byHash + (1 - forced) * byAlpha);
+                if (dmsOn == 1) {
+                    if ((logOn == 1 ? 1 : 0) * (decided >= 0 ? 1 : 0) == 1) {
+                        log.set(((seq * L + layer) * kvHeads + g) * logCtx + decided, (byte) (evict + 1));
+                    }
+                    q.set(qc, 0f);
+                }
+                if (evict * nvidia * (pos > 0 ? 1 : 0) == 1) {
+                    int ps = ring.get(ringBase + (pos - 1) % ringN);
+                    slotMeta.set(2 * (slotBase + ps) + 1, 1);
+                }
+                if (j == t && dmsOn == 1) {
+                    // reclaim(pos): tokens whose window has closed for every query from pos on
+                    while (pending < pos && pos - pending > window) {
+                        int s = ring.get(ringBase + pending % ringN);
+                        pending++;
+                        if (slotMeta.get(2 * (slotBase + s) + 1) == 1) {
+                            int last = live - 1;
+                            if (s != last) {
+                                moveRow(kF, vF, kB, vB, kS, vS, kvType, blocks, hd, slotBase + last, slotBase + s);
+                                int lp = slotMeta.get(2 * (slotBase + last));
+                                slotMeta.set(2 * (slotBase + s), lp);
+                                slotMeta.set(2 * (slotBase + s) + 1, slotMeta.get(2 * (slotBase + last) + 1));
+                                if (lp >= pending) ring.set(ringBase + lp % ringN, s);
+                            }
+                            live--;
                         }
-                        live--;
                     }
                 }
-            }
-            if (live >= cap) {
-                status.set(STATUS_FULL, 1);
-                status.set(STATUS_FULL_HEAD, head);
-                break;
-            }
-            int slot = live;
-            live++;
-            int src = j * kvDim + g * hd, row = slotBase + slot;
-            if (kvType == KV_F32) {
-                for (int d = 0; d < hd; d++) {
-                    kF.set(row * hd + d, k.get(src + d));
-                    vF.set(row * hd + d, v.get(src + d));
+                if (live >= cap) {
+                    status.set(STATUS_FULL, 1);
+                    status.set(STATUS_FULL_HEAD, head);
+                    break;
                 }
-            } else if (kvType == KV_Q8) {
-                quantizeQ8Row(k, src, kB, kS, blocks, hd, row);
-                quantizeQ8Row(v, src, vB, vS, blocks, hd, row);
-            } else {
-                quantizeFp8Row(k, src, kB, kS, lut, hd, row);
-                quantizeFp8Row(v, src, vB, vS, lut, hd, row);
+                int slot = live;
+                live++;
+                int src = j * kvDim + g * hd, row = slotBase + slot;
+                if (kvType == KV_F32) {
+                    for (int d = 0; d < hd; d++) {
+                        kF.set(row * hd + d, k.get(src + d));
+                        vF.set(row * hd + d, v.get(src + d));
+                    }
+                } else if (kvType == KV_Q8) {
+                    quantizeQ8Row(k, src, kB, kS, blocks, hd, row);
+                    quantizeQ8Row(v, src, vB, vS, blocks, hd, row);
+                } else {
+                    quantizeFp8Row(k, src, kB, kS, lut, hd, row);
+                    quantizeFp8Row(v, src, vB, vS, lut, hd, row);
+                }
+                slotMeta.set(2 * (slotBase + slot), pos);
+                slotMeta.set(2 * (slotBase + slot) + 1, evict * (1 - nvidia));
+                if (dmsOn == 1) ring.set(ringBase + pos % ringN, slot);
+                else pending = pos + 1;
             }
-            slotMeta.set(2 * (slotBase + slot), pos);
-            slotMeta.set(2 * (slotBase + slot) + 1, evict * (1 - nvidia));
-            if (dmsOn == 1) ring.set(ringBase + pos % ringN, slot);
-            else pending = pos + 1;
+            headState.set(2 * head, live);
+            headState.set(2 * head + 1, pending);
         }
-        headState.set(2 * head, live);
-        headState.set(2 * head + 1, pending);
+        kc.globalBarrier();
+        // 3: the group's query heads
+        for (int i = lid; i < rows * group * half; i += wg) {
+            int jr = i / (group * half), rem = i - jr * group * half;
+            int hh = rem / half, p = rem - hh * half;
+            int base = ((t + jr) * heads + g * group + hh) * hd;
+            rotatePair(q, base, p, half, step.get(posOff + t + jr), lut, ropeHalf);
+            if (dmsOn * (hh == 0 ? 1 : 0) * (p == half - 1 ? 1 : 0) == 1) q.set(base + hd - 1, 0f);
+        }
     }
 
-    /**
-     * After attention: frees what the sequence's last query of the step could not see, so the cache shrinks right
-     * after a prefill and holds exactly that query's view (the CR the golden files define), as the JVM cache does.
-     * Mirrors cache's DmsStep.endStep.
-     */
-    public static void kvReclaim(KernelContext kc, IntArray step, IntArray cfg, IntArray ctrl, IntArray headState, IntArray slotMeta,
-                                 IntArray ring, FloatArray kF, FloatArray vF, ByteArray kB, ByteArray vB, FloatArray kS, FloatArray vS) {
-        int i = kc.globalIdx;
-        int kvHeads = cfg.get(KV_HEADS), R = cfg.get(MAX_ROWS);
-        int t = i / kvHeads, g = i - t * kvHeads;
-        int n = step.get(N_ROWS);
-        if (t >= n) return;
-        int seqOff = Layout.seqOff(R);
-        int seq = step.get(seqOff + t);
-        if (t + 1 < n && step.get(seqOff + t + 1) == seq) return; // not the sequence's last row
-        int pb = Layout.paramOff(R) + seq * SLOT_PARAMS;
-        if (step.get(pb + P_DMS) == 0) return;
-        int window = step.get(pb + P_WINDOW);
-        int L = cfg.get(LAYERS), hd = cfg.get(HEAD_DIM), cap = cfg.get(SLOTS), ringN = cfg.get(RING);
-        int kvType = cfg.get(KV_TYPE), blocks = cfg.get(KV_BLOCKS);
-        int head = (seq * L + ctrl.get(LAYER)) * kvHeads + g;
-        int pos = step.get(Layout.posOff(R) + t);
-        int live = headState.get(2 * head), pending = headState.get(2 * head + 1);
-        int ringBase = head * ringN, slotBase = head * cap;
-        // reclaim(pos): tokens whose window closed before the last query
-        while (pending < pos && pos - pending > window) {
-            int s = ring.get(ringBase + pending % ringN);
-            pending++;
-            if (slotMeta.get(2 * (slotBase + s) + 1) == 1) {
-                int last = live - 1;
-                if (s != last) {
-                    moveRow(kF, vF, kB, vB, kS, vS, kvType, blocks, hd, slotBase + last, slotBase + s);
-                    int lp = slotMeta.get(2 * (slotBase + last));
-                    slotMeta.set(2 * (slotBase + s), lp);
-                    slotMeta.set(2 * (slotBase + s) + 1, slotMeta.get(2 * (slotBase + last) + 1));
-                    if (lp >= pending) ring.set(ringBase + lp % ringN, s);
-                }
-                live--;
-            }
-        }
-        headState.set(2 * head, live);
-        headState.set(2 * head + 1, pending);
+    /** RoPE of pair {@code j} of the head vector at {@code base} (adjacent pairs, or halves when {@code ropeHalf} is 1). */
+    static void rotatePair(FloatArray a, int base, int j, int half, int pos, FloatArray lut, int ropeHalf) {
+        double angle = pos * (double) lut.get(LUT_ROPE + j);
+        float cs = (float) TornadoMath.cos(angle), sn = (float) TornadoMath.sin(angle);
+        int ia = base + j + (1 - ropeHalf) * j;
+        int ib = base + j + ropeHalf * half + (1 - ropeHalf) * (j + 1);
+        float x0 = a.get(ia), x1 = a.get(ib);
+        float r0 = x0 * cs - x1 * sn, r1 = x0 * sn + x1 * cs;
+        a.set(ia, r0);
+        a.set(ib, r1);
     }
 
     /** Copies cache row {@code from} over row {@code to} (keys, values, their scales). */
@@ -554,7 +538,7 @@ public final class Kernels {
                                    IntArray slotMeta, FloatArray kF, FloatArray vF, ByteArray kB, ByteArray vB, FloatArray kS, FloatArray vS,
                                    FloatArray lut, FloatArray part) {
         int gi = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
-        int heads = cfg.get(HEADS), splits = cfg.get(MAX_SPLITS), R = cfg.get(MAX_ROWS);
+        int heads = cfg.get(HEADS), splits = step.get(SPLITS_NOW), R = cfg.get(MAX_ROWS);
         int split = gi % splits, th = gi / splits;
         int t = th / heads, h = th - t * heads;
         if (t >= step.get(N_ROWS)) return;
@@ -662,7 +646,7 @@ public final class Kernels {
         int heads = cfg.get(HEADS), R = cfg.get(MAX_ROWS);
         int t = gi / heads, h = gi - t * heads;
         if (t >= step.get(N_ROWS)) return;
-        int kvHeads = cfg.get(KV_HEADS), hd = cfg.get(HEAD_DIM), L = cfg.get(LAYERS), splits = cfg.get(MAX_SPLITS);
+        int kvHeads = cfg.get(KV_HEADS), hd = cfg.get(HEAD_DIM), L = cfg.get(LAYERS), splits = step.get(SPLITS_NOW);
         int seq = step.get(Layout.seqOff(R) + t);
         int head = (seq * L + ctrl.get(LAYER)) * kvHeads + h / cfg.get(GROUP);
         int used = (headState.get(2 * head) + CHUNK - 1) / CHUNK;
@@ -695,133 +679,34 @@ public final class Kernels {
         hb.set(i, g / (1f + TornadoMath.exp(-g)) * hb2.get(i));
     }
 
-    // The FFN's gate and up projections and SwiGLU in one kernel (one work-group per FFN row r): both weight rows
-    // share the input, and hb[t][r] = silu(gate[r] . x[t]) * (up[r] . x[t]) needs nothing from other rows. Thread 0
-    // sets ctrl[LAYER_NEXT] for the down projection. One variant per stored type, as the matmuls.
+    // ---------------------------------------------------------------- fused products of the layer and the head
+    // Each work-group makes one output row. Where an RMSNorm feeds the product, every work-group recomputes the norm
+    // of the row it reads (a tree reduction over dim values, cheap beside the weight row) and applies it element by
+    // element as the separate norm kernel did, w[k] * (x[k] / rms): no normed copy of the input, no launch of its
+    // own. One variant per stored weight type; the shared row dots are the partial* helpers below.
 
-    public static void gateUpF32(KernelContext kc, FloatArray gate, FloatArray up, FloatArray in, FloatArray hb, IntArray step, IntArray ctrl,
-                                 int ffn, int cols) {
-        int r = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
-        int layer = ctrl.get(LAYER);
-        if ((r == 0 ? 1 : 0) * (lid == 0 ? 1 : 0) == 1) ctrl.set(LAYER_NEXT, layer + 1);
-        int n = step.get(N_ROWS);
-        float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
-        int base = (layer * ffn + r) * cols;
-        for (int t = 0; t < n; t++) {
-            red[lid] = partialF32(gate, base, in, t * cols, cols, lid, wg);
-            for (int s = wg / 2; s > 0; s /= 2) {
-                kc.localBarrier();
-                if (lid < s) red[lid] += red[lid + s];
-            }
-            kc.localBarrier();
-            float g = red[0];
-            kc.localBarrier();
-            red[lid] = partialF32(up, base, in, t * cols, cols, lid, wg);
-            for (int s = wg / 2; s > 0; s /= 2) {
-                kc.localBarrier();
-                if (lid < s) red[lid] += red[lid + s];
-            }
-            if (lid == 0) hb.set(t * ffn + r, g / (1f + TornadoMath.exp(-g)) * red[0]);
-            kc.localBarrier();
-        }
-    }
-
-    public static void gateUpF16(KernelContext kc, ShortArray gate, ShortArray up, FloatArray lut, FloatArray in, FloatArray hb, IntArray step,
-                                 IntArray ctrl, int ffn, int cols, int bf16) {
-        int r = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
-        int layer = ctrl.get(LAYER);
-        if ((r == 0 ? 1 : 0) * (lid == 0 ? 1 : 0) == 1) ctrl.set(LAYER_NEXT, layer + 1);
-        int n = step.get(N_ROWS);
-        float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
-        int base = (layer * ffn + r) * cols;
-        int lo = bf16 * LUT_BF16;
-        for (int t = 0; t < n; t++) {
-            red[lid] = partialF16(gate, lut, lo, base, in, t * cols, cols, lid, wg);
-            for (int s = wg / 2; s > 0; s /= 2) {
-                kc.localBarrier();
-                if (lid < s) red[lid] += red[lid + s];
-            }
-            kc.localBarrier();
-            float g = red[0];
-            kc.localBarrier();
-            red[lid] = partialF16(up, lut, lo, base, in, t * cols, cols, lid, wg);
-            for (int s = wg / 2; s > 0; s /= 2) {
-                kc.localBarrier();
-                if (lid < s) red[lid] += red[lid + s];
-            }
-            if (lid == 0) hb.set(t * ffn + r, g / (1f + TornadoMath.exp(-g)) * red[0]);
-            kc.localBarrier();
-        }
-    }
-
-    public static void gateUpQ8(KernelContext kc, ByteArray gate, ByteArray up, FloatArray lut, FloatArray in, FloatArray hb, IntArray step,
-                                IntArray ctrl, int ffn, int cols) {
-        int r = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
-        int layer = ctrl.get(LAYER);
-        if ((r == 0 ? 1 : 0) * (lid == 0 ? 1 : 0) == 1) ctrl.set(LAYER_NEXT, layer + 1);
-        int n = step.get(N_ROWS);
-        float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
-        int base = (layer * ffn + r) * (cols / 32) * 34;
-        for (int t = 0; t < n; t++) {
-            red[lid] = partialQ8(gate, lut, base, in, t * cols, cols, lid, wg);
-            for (int s = wg / 2; s > 0; s /= 2) {
-                kc.localBarrier();
-                if (lid < s) red[lid] += red[lid + s];
-            }
-            kc.localBarrier();
-            float g = red[0];
-            kc.localBarrier();
-            red[lid] = partialQ8(up, lut, base, in, t * cols, cols, lid, wg);
-            for (int s = wg / 2; s > 0; s /= 2) {
-                kc.localBarrier();
-                if (lid < s) red[lid] += red[lid + s];
-            }
-            if (lid == 0) hb.set(t * ffn + r, g / (1f + TornadoMath.exp(-g)) * red[0]);
-            kc.localBarrier();
-        }
-    }
-
-    public static void gateUpQ4(KernelContext kc, ByteArray gate, ByteArray up, FloatArray lut, FloatArray in, FloatArray hb, IntArray step,
-                                IntArray ctrl, int ffn, int cols) {
-        int r = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
-        int layer = ctrl.get(LAYER);
-        if ((r == 0 ? 1 : 0) * (lid == 0 ? 1 : 0) == 1) ctrl.set(LAYER_NEXT, layer + 1);
-        int n = step.get(N_ROWS);
-        float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
-        int base = (layer * ffn + r) * (cols / 32) * 18;
-        for (int t = 0; t < n; t++) {
-            red[lid] = partialQ4(gate, lut, base, in, t * cols, cols, lid, wg);
-            for (int s = wg / 2; s > 0; s /= 2) {
-                kc.localBarrier();
-                if (lid < s) red[lid] += red[lid + s];
-            }
-            kc.localBarrier();
-            float g = red[0];
-            kc.localBarrier();
-            red[lid] = partialQ4(up, lut, base, in, t * cols, cols, lid, wg);
-            for (int s = wg / 2; s > 0; s /= 2) {
-                kc.localBarrier();
-                if (lid < s) red[lid] += red[lid + s];
-            }
-            if (lid == 0) hb.set(t * ffn + r, g / (1f + TornadoMath.exp(-g)) * red[0]);
-            kc.localBarrier();
-        }
-    }
-
-    // The q, k and v projections in one kernel: work-groups below qDim each make one q row, the others one k row and
-    // the v row of the same index (all read the same normed input). Every barrier sits outside the branches (PoCL
-    // hung on barriers inside a branch, even one uniform per work-group), and each branch stores its product to local
-    // memory (a value merged from the two branches came out wrong). One variant per stored type, as the matmuls.
-
-    public static void qkvF32(KernelContext kc, FloatArray wq, FloatArray wk, FloatArray wv, FloatArray in, FloatArray q, FloatArray k, FloatArray v,
-                                IntArray step, IntArray ctrl, int qDim, int kvDim, int cols) {
+    /** Attention RMSNorm, then the q, k and v projections (f32 weights): groups below qDim make a q row, the others a k row and the v row of the same index. Barriers sit outside the branches and each branch stores its product to local memory (PoCL). */
+    public static void qkvNormF32(KernelContext kc, FloatArray wq, FloatArray wk, FloatArray wv, FloatArray x, FloatArray nw, FloatArray cfgF,
+                                 FloatArray q, FloatArray k, FloatArray v, IntArray step, IntArray ctrl, int qDim, int kvDim, int cols) {
         int gi = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
         int layer = ctrl.get(LAYER), n = step.get(N_ROWS), rowLen = cols;
         int j = gi - qDim; // the k/v row of the groups from qDim on
+        int no = layer * cols;
+        float eps = cfgF.get(EPS);
         float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
         for (int t = 0; t < n; t++) {
-            if (gi < qDim) red[lid] = partialF32(wq, (layer * qDim + gi) * rowLen, in, t * cols, cols, lid, wg);
-            else red[lid] = partialF32(wk, (layer * kvDim + j) * rowLen, in, t * cols, cols, lid, wg);
+            float ss = 0f;
+            for (int c = lid; c < cols; c += wg) { float xv = x.get(t * cols + c); ss += xv * xv; }
+            red[lid] = ss;
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            kc.localBarrier();
+            float inv = 1f / TornadoMath.sqrt(red[0] / cols + eps);
+            kc.localBarrier();
+            if (gi < qDim) red[lid] = partialF32N(wq, (layer * qDim + gi) * rowLen, x, t * cols, nw, no, inv, cols, lid, wg);
+            else red[lid] = partialF32N(wk, (layer * kvDim + j) * rowLen, x, t * cols, nw, no, inv, cols, lid, wg);
             for (int s = wg / 2; s > 0; s /= 2) {
                 kc.localBarrier();
                 if (lid < s) red[lid] += red[lid + s];
@@ -830,7 +715,7 @@ public final class Kernels {
             if ((lid == 0 ? 1 : 0) * (gi >= qDim ? 1 : 0) == 1) k.set(t * kvDim + j, red[0]);
             kc.localBarrier();
             red[lid] = 0f;
-            if (gi >= qDim) red[lid] = partialF32(wv, (layer * kvDim + j) * rowLen, in, t * cols, cols, lid, wg);
+            if (gi >= qDim) red[lid] = partialF32N(wv, (layer * kvDim + j) * rowLen, x, t * cols, nw, no, inv, cols, lid, wg);
             for (int s = wg / 2; s > 0; s /= 2) {
                 kc.localBarrier();
                 if (lid < s) red[lid] += red[lid + s];
@@ -840,16 +725,29 @@ public final class Kernels {
         }
     }
 
-    public static void qkvF16(KernelContext kc, ShortArray wq, ShortArray wk, ShortArray wv, FloatArray lut, FloatArray in, FloatArray q, FloatArray k, FloatArray v,
-                                IntArray step, IntArray ctrl, int qDim, int kvDim, int cols, int bf16) {
+    /** Attention RMSNorm, then the q, k and v projections (f16 (bf16 when bf16 is 1) weights): groups below qDim make a q row, the others a k row and the v row of the same index. Barriers sit outside the branches and each branch stores its product to local memory (PoCL). */
+    public static void qkvNormF16(KernelContext kc, ShortArray wq, ShortArray wk, ShortArray wv, FloatArray lut, FloatArray x, FloatArray nw, FloatArray cfgF,
+                                 FloatArray q, FloatArray k, FloatArray v, IntArray step, IntArray ctrl, int qDim, int kvDim, int cols, int bf16) {
         int gi = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
         int layer = ctrl.get(LAYER), n = step.get(N_ROWS), rowLen = cols;
         int j = gi - qDim; // the k/v row of the groups from qDim on
+        int no = layer * cols;
+        float eps = cfgF.get(EPS);
         int lo = bf16 * LUT_BF16;
         float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
         for (int t = 0; t < n; t++) {
-            if (gi < qDim) red[lid] = partialF16(wq, lut, lo, (layer * qDim + gi) * rowLen, in, t * cols, cols, lid, wg);
-            else red[lid] = partialF16(wk, lut, lo, (layer * kvDim + j) * rowLen, in, t * cols, cols, lid, wg);
+            float ss = 0f;
+            for (int c = lid; c < cols; c += wg) { float xv = x.get(t * cols + c); ss += xv * xv; }
+            red[lid] = ss;
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            kc.localBarrier();
+            float inv = 1f / TornadoMath.sqrt(red[0] / cols + eps);
+            kc.localBarrier();
+            if (gi < qDim) red[lid] = partialF16N(wq, lut, lo, (layer * qDim + gi) * rowLen, x, t * cols, nw, no, inv, cols, lid, wg);
+            else red[lid] = partialF16N(wk, lut, lo, (layer * kvDim + j) * rowLen, x, t * cols, nw, no, inv, cols, lid, wg);
             for (int s = wg / 2; s > 0; s /= 2) {
                 kc.localBarrier();
                 if (lid < s) red[lid] += red[lid + s];
@@ -858,7 +756,7 @@ public final class Kernels {
             if ((lid == 0 ? 1 : 0) * (gi >= qDim ? 1 : 0) == 1) k.set(t * kvDim + j, red[0]);
             kc.localBarrier();
             red[lid] = 0f;
-            if (gi >= qDim) red[lid] = partialF16(wv, lut, lo, (layer * kvDim + j) * rowLen, in, t * cols, cols, lid, wg);
+            if (gi >= qDim) red[lid] = partialF16N(wv, lut, lo, (layer * kvDim + j) * rowLen, x, t * cols, nw, no, inv, cols, lid, wg);
             for (int s = wg / 2; s > 0; s /= 2) {
                 kc.localBarrier();
                 if (lid < s) red[lid] += red[lid + s];
@@ -868,15 +766,28 @@ public final class Kernels {
         }
     }
 
-    public static void qkvQ8(KernelContext kc, ByteArray wq, ByteArray wk, ByteArray wv, FloatArray lut, FloatArray in, FloatArray q, FloatArray k, FloatArray v,
-                                IntArray step, IntArray ctrl, int qDim, int kvDim, int cols) {
+    /** Attention RMSNorm, then the q, k and v projections (Q8_0 weights): groups below qDim make a q row, the others a k row and the v row of the same index. Barriers sit outside the branches and each branch stores its product to local memory (PoCL). */
+    public static void qkvNormQ8(KernelContext kc, ByteArray wq, ByteArray wk, ByteArray wv, FloatArray lut, FloatArray x, FloatArray nw, FloatArray cfgF,
+                                 FloatArray q, FloatArray k, FloatArray v, IntArray step, IntArray ctrl, int qDim, int kvDim, int cols) {
         int gi = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
         int layer = ctrl.get(LAYER), n = step.get(N_ROWS), rowLen = cols / 32 * 34;
         int j = gi - qDim; // the k/v row of the groups from qDim on
+        int no = layer * cols;
+        float eps = cfgF.get(EPS);
         float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
         for (int t = 0; t < n; t++) {
-            if (gi < qDim) red[lid] = partialQ8(wq, lut, (layer * qDim + gi) * rowLen, in, t * cols, cols, lid, wg);
-            else red[lid] = partialQ8(wk, lut, (layer * kvDim + j) * rowLen, in, t * cols, cols, lid, wg);
+            float ss = 0f;
+            for (int c = lid; c < cols; c += wg) { float xv = x.get(t * cols + c); ss += xv * xv; }
+            red[lid] = ss;
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            kc.localBarrier();
+            float inv = 1f / TornadoMath.sqrt(red[0] / cols + eps);
+            kc.localBarrier();
+            if (gi < qDim) red[lid] = partialQ8N(wq, lut, (layer * qDim + gi) * rowLen, x, t * cols, nw, no, inv, cols, lid, wg);
+            else red[lid] = partialQ8N(wk, lut, (layer * kvDim + j) * rowLen, x, t * cols, nw, no, inv, cols, lid, wg);
             for (int s = wg / 2; s > 0; s /= 2) {
                 kc.localBarrier();
                 if (lid < s) red[lid] += red[lid + s];
@@ -885,7 +796,7 @@ public final class Kernels {
             if ((lid == 0 ? 1 : 0) * (gi >= qDim ? 1 : 0) == 1) k.set(t * kvDim + j, red[0]);
             kc.localBarrier();
             red[lid] = 0f;
-            if (gi >= qDim) red[lid] = partialQ8(wv, lut, (layer * kvDim + j) * rowLen, in, t * cols, cols, lid, wg);
+            if (gi >= qDim) red[lid] = partialQ8N(wv, lut, (layer * kvDim + j) * rowLen, x, t * cols, nw, no, inv, cols, lid, wg);
             for (int s = wg / 2; s > 0; s /= 2) {
                 kc.localBarrier();
                 if (lid < s) red[lid] += red[lid + s];
@@ -895,15 +806,28 @@ public final class Kernels {
         }
     }
 
-    public static void qkvQ4(KernelContext kc, ByteArray wq, ByteArray wk, ByteArray wv, FloatArray lut, FloatArray in, FloatArray q, FloatArray k, FloatArray v,
-                                IntArray step, IntArray ctrl, int qDim, int kvDim, int cols) {
+    /** Attention RMSNorm, then the q, k and v projections (Q4_0 weights): groups below qDim make a q row, the others a k row and the v row of the same index. Barriers sit outside the branches and each branch stores its product to local memory (PoCL). */
+    public static void qkvNormQ4(KernelContext kc, ByteArray wq, ByteArray wk, ByteArray wv, FloatArray lut, FloatArray x, FloatArray nw, FloatArray cfgF,
+                                 FloatArray q, FloatArray k, FloatArray v, IntArray step, IntArray ctrl, int qDim, int kvDim, int cols) {
         int gi = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
         int layer = ctrl.get(LAYER), n = step.get(N_ROWS), rowLen = cols / 32 * 18;
         int j = gi - qDim; // the k/v row of the groups from qDim on
+        int no = layer * cols;
+        float eps = cfgF.get(EPS);
         float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
         for (int t = 0; t < n; t++) {
-            if (gi < qDim) red[lid] = partialQ4(wq, lut, (layer * qDim + gi) * rowLen, in, t * cols, cols, lid, wg);
-            else red[lid] = partialQ4(wk, lut, (layer * kvDim + j) * rowLen, in, t * cols, cols, lid, wg);
+            float ss = 0f;
+            for (int c = lid; c < cols; c += wg) { float xv = x.get(t * cols + c); ss += xv * xv; }
+            red[lid] = ss;
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            kc.localBarrier();
+            float inv = 1f / TornadoMath.sqrt(red[0] / cols + eps);
+            kc.localBarrier();
+            if (gi < qDim) red[lid] = partialQ4N(wq, lut, (layer * qDim + gi) * rowLen, x, t * cols, nw, no, inv, cols, lid, wg);
+            else red[lid] = partialQ4N(wk, lut, (layer * kvDim + j) * rowLen, x, t * cols, nw, no, inv, cols, lid, wg);
             for (int s = wg / 2; s > 0; s /= 2) {
                 kc.localBarrier();
                 if (lid < s) red[lid] += red[lid + s];
@@ -912,7 +836,7 @@ public final class Kernels {
             if ((lid == 0 ? 1 : 0) * (gi >= qDim ? 1 : 0) == 1) k.set(t * kvDim + j, red[0]);
             kc.localBarrier();
             red[lid] = 0f;
-            if (gi >= qDim) red[lid] = partialQ4(wv, lut, (layer * kvDim + j) * rowLen, in, t * cols, cols, lid, wg);
+            if (gi >= qDim) red[lid] = partialQ4N(wv, lut, (layer * kvDim + j) * rowLen, x, t * cols, nw, no, inv, cols, lid, wg);
             for (int s = wg / 2; s > 0; s /= 2) {
                 kc.localBarrier();
                 if (lid < s) red[lid] += red[lid + s];
@@ -920,6 +844,567 @@ public final class Kernels {
             if ((lid == 0 ? 1 : 0) * (gi >= qDim ? 1 : 0) == 1) v.set(t * kvDim + j, red[0]);
             kc.localBarrier();
         }
+    }
+
+    /** FFN RMSNorm, then gate and up (f32 weights) and SwiGLU: hb[t][r] = silu(gate[r] . xn[t]) * (up[r] . xn[t]); thread 0 sets ctrl[LAYER_NEXT] for the down projection. */
+    public static void gateUpNormF32(KernelContext kc, FloatArray gate, FloatArray up, FloatArray x, FloatArray nw, FloatArray cfgF, FloatArray hb,
+                                    IntArray step, IntArray ctrl, int ffn, int cols) {
+        int r = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
+        int layer = ctrl.get(LAYER);
+        if ((r == 0 ? 1 : 0) * (lid == 0 ? 1 : 0) == 1) ctrl.set(LAYER_NEXT, layer + 1);
+        int n = step.get(N_ROWS);
+        int no = layer * cols;
+        float eps = cfgF.get(EPS);
+        float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
+        int base = (layer * ffn + r) * (cols);
+        for (int t = 0; t < n; t++) {
+            float ss = 0f;
+            for (int c = lid; c < cols; c += wg) { float xv = x.get(t * cols + c); ss += xv * xv; }
+            red[lid] = ss;
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            kc.localBarrier();
+            float inv = 1f / TornadoMath.sqrt(red[0] / cols + eps);
+            kc.localBarrier();
+            red[lid] = partialF32N(gate, base, x, t * cols, nw, no, inv, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            kc.localBarrier();
+            float g = red[0];
+            kc.localBarrier();
+            red[lid] = partialF32N(up, base, x, t * cols, nw, no, inv, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            if (lid == 0) hb.set(t * ffn + r, g / (1f + TornadoMath.exp(-g)) * red[0]);
+            kc.localBarrier();
+        }
+    }
+
+    /** FFN RMSNorm, then gate and up (f16 (bf16 when bf16 is 1) weights) and SwiGLU: hb[t][r] = silu(gate[r] . xn[t]) * (up[r] . xn[t]); thread 0 sets ctrl[LAYER_NEXT] for the down projection. */
+    public static void gateUpNormF16(KernelContext kc, ShortArray gate, ShortArray up, FloatArray lut, FloatArray x, FloatArray nw, FloatArray cfgF, FloatArray hb,
+                                    IntArray step, IntArray ctrl, int ffn, int cols, int bf16) {
+        int r = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
+        int layer = ctrl.get(LAYER);
+        if ((r == 0 ? 1 : 0) * (lid == 0 ? 1 : 0) == 1) ctrl.set(LAYER_NEXT, layer + 1);
+        int n = step.get(N_ROWS);
+        int no = layer * cols;
+        float eps = cfgF.get(EPS);
+        int lo = bf16 * LUT_BF16;
+        float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
+        int base = (layer * ffn + r) * (cols);
+        for (int t = 0; t < n; t++) {
+            float ss = 0f;
+            for (int c = lid; c < cols; c += wg) { float xv = x.get(t * cols + c); ss += xv * xv; }
+            red[lid] = ss;
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            kc.localBarrier();
+            float inv = 1f / TornadoMath.sqrt(red[0] / cols + eps);
+            kc.localBarrier();
+            red[lid] = partialF16N(gate, lut, lo, base, x, t * cols, nw, no, inv, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            kc.localBarrier();
+            float g = red[0];
+            kc.localBarrier();
+            red[lid] = partialF16N(up, lut, lo, base, x, t * cols, nw, no, inv, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            if (lid == 0) hb.set(t * ffn + r, g / (1f + TornadoMath.exp(-g)) * red[0]);
+            kc.localBarrier();
+        }
+    }
+
+    /** FFN RMSNorm, then gate and up (Q8_0 weights) and SwiGLU: hb[t][r] = silu(gate[r] . xn[t]) * (up[r] . xn[t]); thread 0 sets ctrl[LAYER_NEXT] for the down projection. */
+    public static void gateUpNormQ8(KernelContext kc, ByteArray gate, ByteArray up, FloatArray lut, FloatArray x, FloatArray nw, FloatArray cfgF, FloatArray hb,
+                                    IntArray step, IntArray ctrl, int ffn, int cols) {
+        int r = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
+        int layer = ctrl.get(LAYER);
+        if ((r == 0 ? 1 : 0) * (lid == 0 ? 1 : 0) == 1) ctrl.set(LAYER_NEXT, layer + 1);
+        int n = step.get(N_ROWS);
+        int no = layer * cols;
+        float eps = cfgF.get(EPS);
+        float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
+        int base = (layer * ffn + r) * (cols / 32 * 34);
+        for (int t = 0; t < n; t++) {
+            float ss = 0f;
+            for (int c = lid; c < cols; c += wg) { float xv = x.get(t * cols + c); ss += xv * xv; }
+            red[lid] = ss;
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            kc.localBarrier();
+            float inv = 1f / TornadoMath.sqrt(red[0] / cols + eps);
+            kc.localBarrier();
+            red[lid] = partialQ8N(gate, lut, base, x, t * cols, nw, no, inv, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            kc.localBarrier();
+            float g = red[0];
+            kc.localBarrier();
+            red[lid] = partialQ8N(up, lut, base, x, t * cols, nw, no, inv, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            if (lid == 0) hb.set(t * ffn + r, g / (1f + TornadoMath.exp(-g)) * red[0]);
+            kc.localBarrier();
+        }
+    }
+
+    /** FFN RMSNorm, then gate and up (Q4_0 weights) and SwiGLU: hb[t][r] = silu(gate[r] . xn[t]) * (up[r] . xn[t]); thread 0 sets ctrl[LAYER_NEXT] for the down projection. */
+    public static void gateUpNormQ4(KernelContext kc, ByteArray gate, ByteArray up, FloatArray lut, FloatArray x, FloatArray nw, FloatArray cfgF, FloatArray hb,
+                                    IntArray step, IntArray ctrl, int ffn, int cols) {
+        int r = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
+        int layer = ctrl.get(LAYER);
+        if ((r == 0 ? 1 : 0) * (lid == 0 ? 1 : 0) == 1) ctrl.set(LAYER_NEXT, layer + 1);
+        int n = step.get(N_ROWS);
+        int no = layer * cols;
+        float eps = cfgF.get(EPS);
+        float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
+        int base = (layer * ffn + r) * (cols / 32 * 18);
+        for (int t = 0; t < n; t++) {
+            float ss = 0f;
+            for (int c = lid; c < cols; c += wg) { float xv = x.get(t * cols + c); ss += xv * xv; }
+            red[lid] = ss;
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            kc.localBarrier();
+            float inv = 1f / TornadoMath.sqrt(red[0] / cols + eps);
+            kc.localBarrier();
+            red[lid] = partialQ4N(gate, lut, base, x, t * cols, nw, no, inv, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            kc.localBarrier();
+            float g = red[0];
+            kc.localBarrier();
+            red[lid] = partialQ4N(up, lut, base, x, t * cols, nw, no, inv, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            if (lid == 0) hb.set(t * ffn + r, g / (1f + TornadoMath.exp(-g)) * red[0]);
+            kc.localBarrier();
+        }
+    }
+
+    /** The attention output projection (f32 weights) added to the residual stream x; its threads also run the end-of-step reclaim (DmsStep.endStep), which so needs no launch of its own. */
+    public static void outProjF32(KernelContext kc, FloatArray w, FloatArray att, FloatArray x, IntArray step, IntArray cfg, IntArray ctrl,
+                                 IntArray headState, IntArray slotMeta, IntArray ring, FloatArray kF, FloatArray vF, ByteArray kB, ByteArray vB,
+                                 FloatArray kS, FloatArray vS) {
+        int r = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
+        int n = step.get(N_ROWS), dim = cfg.get(DIM), cols = cfg.get(Q_DIM), layer = ctrl.get(LAYER);
+        // the end-of-step reclaim, item (row, KV head): frees what the sequence's last query of the step could not
+        // see, so the cache shrinks right after a prefill and holds exactly that query's view (the CR the golden files
+        // define), as the JVM cache does; mirrors cache's DmsStep.endStep. A sequence with one row in the step (decode)
+        // has nothing to free: its append reclaimed at the same position. Written out here, not as a helper: TornadoVM
+        // inlines at most 600 nodes per call.
+        int kvHeads = cfg.get(KV_HEADS), R = cfg.get(MAX_ROWS), seqOff = Layout.seqOff(R);
+        for (int i = r * wg + lid; i < n * kvHeads; i += dim * wg) {
+            int t = i / kvHeads, g = i - t * kvHeads;
+            int seq = step.get(seqOff + t);
+            // neighbours' sequences read at clamped indices (no value merged from branches)
+            int lastOfSeq = (t + 1 >= n ? 1 : 0) | (step.get(seqOff + TornadoMath.min(t + 1, n - 1)) != seq ? 1 : 0);
+            int firstOfSeq = (t == 0 ? 1 : 0) | (step.get(seqOff + TornadoMath.max(t - 1, 0)) != seq ? 1 : 0);
+            int pb = Layout.paramOff(R) + seq * SLOT_PARAMS;
+            if (lastOfSeq * (1 - firstOfSeq) * step.get(pb + P_DMS) == 1) {
+                int window = step.get(pb + P_WINDOW), pos = step.get(Layout.posOff(R) + t);
+                int hd = cfg.get(HEAD_DIM), cap = cfg.get(SLOTS), ringN = cfg.get(RING), kvType = cfg.get(KV_TYPE), blocks = cfg.get(KV_BLOCKS);
+                int head = (seq * cfg.get(LAYERS) + layer) * kvHeads + g;
+                int live = headState.get(2 * head), pending = headState.get(2 * head + 1);
+                int ringBase = head * ringN, slotBase = head * cap;
+                while (pending < pos && pos - pending > window) {
+                    int s = ring.get(ringBase + pending % ringN);
+                    pending++;
+                    if (slotMeta.get(2 * (slotBase + s) + 1) == 1) {
+                        int last = live - 1;
+                        if (s != last) {
+                            moveRow(kF, vF, kB, vB, kS, vS, kvType, blocks, hd, slotBase + last, slotBase + s);
+                            int lp = slotMeta.get(2 * (slotBase + last));
+                            slotMeta.set(2 * (slotBase + s), lp);
+                            slotMeta.set(2 * (slotBase + s) + 1, slotMeta.get(2 * (slotBase + last) + 1));
+                            if (lp >= pending) ring.set(ringBase + lp % ringN, s);
+                        }
+                        live--;
+                    }
+                }
+                headState.set(2 * head, live);
+                headState.set(2 * head + 1, pending);
+            }
+        }
+        float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
+        int base = (layer * dim + r) * (cols);
+        for (int t = 0; t < n; t++) {
+            red[lid] = partialF32(w, base, att, t * cols, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            if (lid == 0) x.set(t * dim + r, x.get(t * dim + r) + red[0]);
+            kc.localBarrier();
+        }
+    }
+
+    /** The attention output projection (f16 (bf16 when bf16 is 1) weights) added to the residual stream x; its threads also run the end-of-step reclaim (DmsStep.endStep), which so needs no launch of its own. */
+    public static void outProjF16(KernelContext kc, ShortArray w, FloatArray lut, FloatArray att, FloatArray x, IntArray step, IntArray cfg, IntArray ctrl,
+                                 IntArray headState, IntArray slotMeta, IntArray ring, FloatArray kF, FloatArray vF, ByteArray kB, ByteArray vB,
+                                 FloatArray kS, FloatArray vS, int bf16) {
+        int r = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
+        int n = step.get(N_ROWS), dim = cfg.get(DIM), cols = cfg.get(Q_DIM), layer = ctrl.get(LAYER);
+        // the end-of-step reclaim, item (row, KV head): frees what the sequence's last query of the step could not
+        // see, so the cache shrinks right after a prefill and holds exactly that query's view (the CR the golden files
+        // define), as the JVM cache does; mirrors cache's DmsStep.endStep. A sequence with one row in the step (decode)
+        // has nothing to free: its append reclaimed at the same position. Written out here, not as a helper: TornadoVM
+        // inlines at most 600 nodes per call.
+        int kvHeads = cfg.get(KV_HEADS), R = cfg.get(MAX_ROWS), seqOff = Layout.seqOff(R);
+        for (int i = r * wg + lid; i < n * kvHeads; i += dim * wg) {
+            int t = i / kvHeads, g = i - t * kvHeads;
+            int seq = step.get(seqOff + t);
+            // neighbours' sequences read at clamped indices (no value merged from branches)
+            int lastOfSeq = (t + 1 >= n ? 1 : 0) | (step.get(seqOff + TornadoMath.min(t + 1, n - 1)) != seq ? 1 : 0);
+            int firstOfSeq = (t == 0 ? 1 : 0) | (step.get(seqOff + TornadoMath.max(t - 1, 0)) != seq ? 1 : 0);
+            int pb = Layout.paramOff(R) + seq * SLOT_PARAMS;
+            if (lastOfSeq * (1 - firstOfSeq) * step.get(pb + P_DMS) == 1) {
+                int window = step.get(pb + P_WINDOW), pos = step.get(Layout.posOff(R) + t);
+                int hd = cfg.get(HEAD_DIM), cap = cfg.get(SLOTS), ringN = cfg.get(RING), kvType = cfg.get(KV_TYPE), blocks = cfg.get(KV_BLOCKS);
+                int head = (seq * cfg.get(LAYERS) + layer) * kvHeads + g;
+                int live = headState.get(2 * head), pending = headState.get(2 * head + 1);
+                int ringBase = head * ringN, slotBase = head * cap;
+                while (pending < pos && pos - pending > window) {
+                    int s = ring.get(ringBase + pending % ringN);
+                    pending++;
+                    if (slotMeta.get(2 * (slotBase + s) + 1) == 1) {
+                        int last = live - 1;
+                        if (s != last) {
+                            moveRow(kF, vF, kB, vB, kS, vS, kvType, blocks, hd, slotBase + last, slotBase + s);
+                            int lp = slotMeta.get(2 * (slotBase + last));
+                            slotMeta.set(2 * (slotBase + s), lp);
+                            slotMeta.set(2 * (slotBase + s) + 1, slotMeta.get(2 * (slotBase + last) + 1));
+                            if (lp >= pending) ring.set(ringBase + lp % ringN, s);
+                        }
+                        live--;
+                    }
+                }
+                headState.set(2 * head, live);
+                headState.set(2 * head + 1, pending);
+            }
+        }
+        int lo = bf16 * LUT_BF16;
+        float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
+        int base = (layer * dim + r) * (cols);
+        for (int t = 0; t < n; t++) {
+            red[lid] = partialF16(w, lut, lo, base, att, t * cols, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            if (lid == 0) x.set(t * dim + r, x.get(t * dim + r) + red[0]);
+            kc.localBarrier();
+        }
+    }
+
+    /** The attention output projection (Q8_0 weights) added to the residual stream x; its threads also run the end-of-step reclaim (DmsStep.endStep), which so needs no launch of its own. */
+    public static void outProjQ8(KernelContext kc, ByteArray w, FloatArray lut, FloatArray att, FloatArray x, IntArray step, IntArray cfg, IntArray ctrl,
+                                 IntArray headState, IntArray slotMeta, IntArray ring, FloatArray kF, FloatArray vF, ByteArray kB, ByteArray vB,
+                                 FloatArray kS, FloatArray vS) {
+        int r = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
+        int n = step.get(N_ROWS), dim = cfg.get(DIM), cols = cfg.get(Q_DIM), layer = ctrl.get(LAYER);
+        // the end-of-step reclaim, item (row, KV head): frees what the sequence's last query of the step could not
+        // see, so the cache shrinks right after a prefill and holds exactly that query's view (the CR the golden files
+        // define), as the JVM cache does; mirrors cache's DmsStep.endStep. A sequence with one row in the step (decode)
+        // has nothing to free: its append reclaimed at the same position. Written out here, not as a helper: TornadoVM
+        // inlines at most 600 nodes per call.
+        int kvHeads = cfg.get(KV_HEADS), R = cfg.get(MAX_ROWS), seqOff = Layout.seqOff(R);
+        for (int i = r * wg + lid; i < n * kvHeads; i += dim * wg) {
+            int t = i / kvHeads, g = i - t * kvHeads;
+            int seq = step.get(seqOff + t);
+            // neighbours' sequences read at clamped indices (no value merged from branches)
+            int lastOfSeq = (t + 1 >= n ? 1 : 0) | (step.get(seqOff + TornadoMath.min(t + 1, n - 1)) != seq ? 1 : 0);
+            int firstOfSeq = (t == 0 ? 1 : 0) | (step.get(seqOff + TornadoMath.max(t - 1, 0)) != seq ? 1 : 0);
+            int pb = Layout.paramOff(R) + seq * SLOT_PARAMS;
+            if (lastOfSeq * (1 - firstOfSeq) * step.get(pb + P_DMS) == 1) {
+                int window = step.get(pb + P_WINDOW), pos = step.get(Layout.posOff(R) + t);
+                int hd = cfg.get(HEAD_DIM), cap = cfg.get(SLOTS), ringN = cfg.get(RING), kvType = cfg.get(KV_TYPE), blocks = cfg.get(KV_BLOCKS);
+                int head = (seq * cfg.get(LAYERS) + layer) * kvHeads + g;
+                int live = headState.get(2 * head), pending = headState.get(2 * head + 1);
+                int ringBase = head * ringN, slotBase = head * cap;
+                while (pending < pos && pos - pending > window) {
+                    int s = ring.get(ringBase + pending % ringN);
+                    pending++;
+                    if (slotMeta.get(2 * (slotBase + s) + 1) == 1) {
+                        int last = live - 1;
+                        if (s != last) {
+                            moveRow(kF, vF, kB, vB, kS, vS, kvType, blocks, hd, slotBase + last, slotBase + s);
+                            int lp = slotMeta.get(2 * (slotBase + last));
+                            slotMeta.set(2 * (slotBase + s), lp);
+                            slotMeta.set(2 * (slotBase + s) + 1, slotMeta.get(2 * (slotBase + last) + 1));
+                            if (lp >= pending) ring.set(ringBase + lp % ringN, s);
+                        }
+                        live--;
+                    }
+                }
+                headState.set(2 * head, live);
+                headState.set(2 * head + 1, pending);
+            }
+        }
+        float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
+        int base = (layer * dim + r) * (cols / 32 * 34);
+        for (int t = 0; t < n; t++) {
+            red[lid] = partialQ8(w, lut, base, att, t * cols, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            if (lid == 0) x.set(t * dim + r, x.get(t * dim + r) + red[0]);
+            kc.localBarrier();
+        }
+    }
+
+    /** The attention output projection (Q4_0 weights) added to the residual stream x; its threads also run the end-of-step reclaim (DmsStep.endStep), which so needs no launch of its own. */
+    public static void outProjQ4(KernelContext kc, ByteArray w, FloatArray lut, FloatArray att, FloatArray x, IntArray step, IntArray cfg, IntArray ctrl,
+                                 IntArray headState, IntArray slotMeta, IntArray ring, FloatArray kF, FloatArray vF, ByteArray kB, ByteArray vB,
+                                 FloatArray kS, FloatArray vS) {
+        int r = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
+        int n = step.get(N_ROWS), dim = cfg.get(DIM), cols = cfg.get(Q_DIM), layer = ctrl.get(LAYER);
+        // the end-of-step reclaim, item (row, KV head): frees what the sequence's last query of the step could not
+        // see, so the cache shrinks right after a prefill and holds exactly that query's view (the CR the golden files
+        // define), as the JVM cache does; mirrors cache's DmsStep.endStep. A sequence with one row in the step (decode)
+        // has nothing to free: its append reclaimed at the same position. Written out here, not as a helper: TornadoVM
+        // inlines at most 600 nodes per call.
+        int kvHeads = cfg.get(KV_HEADS), R = cfg.get(MAX_ROWS), seqOff = Layout.seqOff(R);
+        for (int i = r * wg + lid; i < n * kvHeads; i += dim * wg) {
+            int t = i / kvHeads, g = i - t * kvHeads;
+            int seq = step.get(seqOff + t);
+            // neighbours' sequences read at clamped indices (no value merged from branches)
+            int lastOfSeq = (t + 1 >= n ? 1 : 0) | (step.get(seqOff + TornadoMath.min(t + 1, n - 1)) != seq ? 1 : 0);
+            int firstOfSeq = (t == 0 ? 1 : 0) | (step.get(seqOff + TornadoMath.max(t - 1, 0)) != seq ? 1 : 0);
+            int pb = Layout.paramOff(R) + seq * SLOT_PARAMS;
+            if (lastOfSeq * (1 - firstOfSeq) * step.get(pb + P_DMS) == 1) {
+                int window = step.get(pb + P_WINDOW), pos = step.get(Layout.posOff(R) + t);
+                int hd = cfg.get(HEAD_DIM), cap = cfg.get(SLOTS), ringN = cfg.get(RING), kvType = cfg.get(KV_TYPE), blocks = cfg.get(KV_BLOCKS);
+                int head = (seq * cfg.get(LAYERS) + layer) * kvHeads + g;
+                int live = headState.get(2 * head), pending = headState.get(2 * head + 1);
+                int ringBase = head * ringN, slotBase = head * cap;
+                while (pending < pos && pos - pending > window) {
+                    int s = ring.get(ringBase + pending % ringN);
+                    pending++;
+                    if (slotMeta.get(2 * (slotBase + s) + 1) == 1) {
+                        int last = live - 1;
+                        if (s != last) {
+                            moveRow(kF, vF, kB, vB, kS, vS, kvType, blocks, hd, slotBase + last, slotBase + s);
+                            int lp = slotMeta.get(2 * (slotBase + last));
+                            slotMeta.set(2 * (slotBase + s), lp);
+                            slotMeta.set(2 * (slotBase + s) + 1, slotMeta.get(2 * (slotBase + last) + 1));
+                            if (lp >= pending) ring.set(ringBase + lp % ringN, s);
+                        }
+                        live--;
+                    }
+                }
+                headState.set(2 * head, live);
+                headState.set(2 * head + 1, pending);
+            }
+        }
+        float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
+        int base = (layer * dim + r) * (cols / 32 * 18);
+        for (int t = 0; t < n; t++) {
+            red[lid] = partialQ4(w, lut, base, att, t * cols, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            if (lid == 0) x.set(t * dim + r, x.get(t * dim + r) + red[0]);
+            kc.localBarrier();
+        }
+    }
+
+    /** The final RMSNorm and the logits (f32 weights) of the rows the step asks for (the last row, or all). */
+    public static void logitsF32(KernelContext kc, FloatArray w, FloatArray x, FloatArray nw, FloatArray cfgF, FloatArray out, IntArray step,
+                                int rowsOut, int cols) {
+        int r = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
+        int n = step.get(N_ROWS), mode = step.get(LOGITS_MODE);
+        if (mode == LOGITS_NONE) return;
+        int first = (mode == LOGITS_LAST ? 1 : 0) * (n - 1);
+        int no = 0;
+        float eps = cfgF.get(EPS);
+        float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
+        int base = r * (cols);
+        for (int t = first; t < n; t++) {
+            float ss = 0f;
+            for (int c = lid; c < cols; c += wg) { float xv = x.get(t * cols + c); ss += xv * xv; }
+            red[lid] = ss;
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            kc.localBarrier();
+            float inv = 1f / TornadoMath.sqrt(red[0] / cols + eps);
+            kc.localBarrier();
+            red[lid] = partialF32N(w, base, x, t * cols, nw, no, inv, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            if (lid == 0) out.set(t * rowsOut + r, red[0]);
+            kc.localBarrier();
+        }
+    }
+
+    /** The final RMSNorm and the logits (f16 (bf16 when bf16 is 1) weights) of the rows the step asks for (the last row, or all). */
+    public static void logitsF16(KernelContext kc, ShortArray w, FloatArray lut, FloatArray x, FloatArray nw, FloatArray cfgF, FloatArray out, IntArray step,
+                                int rowsOut, int cols, int bf16) {
+        int r = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
+        int n = step.get(N_ROWS), mode = step.get(LOGITS_MODE);
+        if (mode == LOGITS_NONE) return;
+        int first = (mode == LOGITS_LAST ? 1 : 0) * (n - 1);
+        int no = 0;
+        float eps = cfgF.get(EPS);
+        int lo = bf16 * LUT_BF16;
+        float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
+        int base = r * (cols);
+        for (int t = first; t < n; t++) {
+            float ss = 0f;
+            for (int c = lid; c < cols; c += wg) { float xv = x.get(t * cols + c); ss += xv * xv; }
+            red[lid] = ss;
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            kc.localBarrier();
+            float inv = 1f / TornadoMath.sqrt(red[0] / cols + eps);
+            kc.localBarrier();
+            red[lid] = partialF16N(w, lut, lo, base, x, t * cols, nw, no, inv, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            if (lid == 0) out.set(t * rowsOut + r, red[0]);
+            kc.localBarrier();
+        }
+    }
+
+    /** The final RMSNorm and the logits (Q8_0 weights) of the rows the step asks for (the last row, or all). */
+    public static void logitsQ8(KernelContext kc, ByteArray w, FloatArray lut, FloatArray x, FloatArray nw, FloatArray cfgF, FloatArray out, IntArray step,
+                                int rowsOut, int cols) {
+        int r = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
+        int n = step.get(N_ROWS), mode = step.get(LOGITS_MODE);
+        if (mode == LOGITS_NONE) return;
+        int first = (mode == LOGITS_LAST ? 1 : 0) * (n - 1);
+        int no = 0;
+        float eps = cfgF.get(EPS);
+        float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
+        int base = r * (cols / 32 * 34);
+        for (int t = first; t < n; t++) {
+            float ss = 0f;
+            for (int c = lid; c < cols; c += wg) { float xv = x.get(t * cols + c); ss += xv * xv; }
+            red[lid] = ss;
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            kc.localBarrier();
+            float inv = 1f / TornadoMath.sqrt(red[0] / cols + eps);
+            kc.localBarrier();
+            red[lid] = partialQ8N(w, lut, base, x, t * cols, nw, no, inv, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            if (lid == 0) out.set(t * rowsOut + r, red[0]);
+            kc.localBarrier();
+        }
+    }
+
+    /** The final RMSNorm and the logits (Q4_0 weights) of the rows the step asks for (the last row, or all). */
+    public static void logitsQ4(KernelContext kc, ByteArray w, FloatArray lut, FloatArray x, FloatArray nw, FloatArray cfgF, FloatArray out, IntArray step,
+                                int rowsOut, int cols) {
+        int r = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
+        int n = step.get(N_ROWS), mode = step.get(LOGITS_MODE);
+        if (mode == LOGITS_NONE) return;
+        int first = (mode == LOGITS_LAST ? 1 : 0) * (n - 1);
+        int no = 0;
+        float eps = cfgF.get(EPS);
+        float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
+        int base = r * (cols / 32 * 18);
+        for (int t = first; t < n; t++) {
+            float ss = 0f;
+            for (int c = lid; c < cols; c += wg) { float xv = x.get(t * cols + c); ss += xv * xv; }
+            red[lid] = ss;
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            kc.localBarrier();
+            float inv = 1f / TornadoMath.sqrt(red[0] / cols + eps);
+            kc.localBarrier();
+            red[lid] = partialQ4N(w, lut, base, x, t * cols, nw, no, inv, cols, lid, wg);
+            for (int s = wg / 2; s > 0; s /= 2) {
+                kc.localBarrier();
+                if (lid < s) red[lid] += red[lid + s];
+            }
+            if (lid == 0) out.set(t * rowsOut + r, red[0]);
+            kc.localBarrier();
+        }
+    }
+
+    /** This thread's share of one weight row times the normed input: sum of w[k] * (nw[no + k] * (x[xo + k] * inv)). */
+    static float partialF32N(FloatArray w, int base, FloatArray x, int xo, FloatArray nw, int no, float inv, int cols, int lid, int wg) {
+        float sum = 0f;
+        for (int k = lid; k < cols; k += wg) sum += w.get(base + k) * (nw.get(no + k) * (x.get(xo + k) * inv));
+        return sum;
+    }
+
+    static float partialF16N(ShortArray w, FloatArray lut, int lo, int base, FloatArray x, int xo, FloatArray nw, int no, float inv, int cols, int lid, int wg) {
+        float sum = 0f;
+        for (int k = lid; k < cols; k += wg) sum += lut.get(lo + (w.get(base + k) & 0xFFFF)) * (nw.get(no + k) * (x.get(xo + k) * inv));
+        return sum;
+    }
+
+    static float partialQ8N(ByteArray w, FloatArray lut, int base, FloatArray x, int xo, FloatArray nw, int no, float inv, int cols, int lid, int wg) {
+        float sum = 0f;
+        for (int b = lid; b < cols / 32; b += wg) {
+            int o = base + b * 34;
+            float d = lut.get((w.get(o) & 0xFF) | ((w.get(o + 1) & 0xFF) << 8));
+            int x0 = xo + b * 32, n0 = no + b * 32;
+            float s = 0f;
+            for (int j = 0; j < 32; j++) s += w.get(o + 2 + j) * (nw.get(n0 + j) * (x.get(x0 + j) * inv));
+            sum += d * s;
+        }
+        return sum;
+    }
+
+    static float partialQ4N(ByteArray w, FloatArray lut, int base, FloatArray x, int xo, FloatArray nw, int no, float inv, int cols, int lid, int wg) {
+        float sum = 0f;
+        for (int b = lid; b < cols / 32; b += wg) {
+            int o = base + b * 18;
+            float d = lut.get((w.get(o) & 0xFF) | ((w.get(o + 1) & 0xFF) << 8));
+            int x0 = xo + b * 32, n0 = no + b * 32;
+            float s = 0f;
+            for (int j = 0; j < 16; j++) {
+                int q = w.get(o + 2 + j);
+                s += ((q & 15) - 8) * (nw.get(n0 + j) * (x.get(x0 + j) * inv)) + (((q >> 4) & 15) - 8) * (nw.get(n0 + j + 16) * (x.get(x0 + j + 16) * inv));
+            }
+            sum += d * s;
+        }
+        return sum;
     }
 
     /** This thread's share of one weight row (starting at {@code base}) times x[xo..xo+cols), as in the matmuls. */
@@ -964,8 +1449,11 @@ public final class Kernels {
         return sum;
     }
 
-    /** Greedy pick of each logits row (one work-group per row): the largest logit, lowest index on ties. */
-    public static void argmax(KernelContext kc, FloatArray logits, IntArray picked, IntArray step, IntArray cfg, IntArray status) {
+    /**
+     * Greedy pick of each logits row (one work-group per row): the largest logit, lowest index on ties, written into
+     * the status array at {@link Layout#PICKED} + row, so the step's one read brings the picks with the status words.
+     */
+    public static void argmax(KernelContext kc, FloatArray logits, IntArray step, IntArray cfg, IntArray status) {
         int t = kc.groupIdx, lid = kc.localIdx, wg = kc.localGroupSizeX;
         int n = step.get(N_ROWS), mode = step.get(LOGITS_MODE), vocab = cfg.get(VOCAB);
         if (mode == LOGITS_NONE) return;
@@ -990,6 +1478,6 @@ public final class Kernels {
                 if (o > best[lid] || (o == best[lid] && oi < at[lid])) { best[lid] = o; at[lid] = oi; }
             }
         }
-        if (lid == 0) picked.set(t, at[0]);
+        if (lid == 0) status.set(PICKED + t, at[0]);
     }
 }

@@ -19,11 +19,13 @@ final class Layout {
     // kernel writes and the down projection (reading LAYER_NEXT - 1) copies back, so no kernel writes what it reads
     static final int LAYER = 0, LAYER_NEXT = 1, CTRL_SIZE = 2;
 
-    // status (comes back every step)
-    static final int STATUS_FULL = 0, STATUS_FULL_HEAD = 1, STATUS_BAD_INPUT = 2, STATUS_NAN = 3, STATUS_SIZE = 4;
+    // status (the one array that comes back every step): four status words, then the step's greedy picks
+    // (PICKED + row), so one device-to-host read brings both
+    static final int STATUS_FULL = 0, STATUS_FULL_HEAD = 1, STATUS_BAD_INPUT = 2, STATUS_NAN = 3, STATUS_SIZE = 4, PICKED = STATUS_SIZE;
 
     // step: per-step rows; the row arrays start at 4 and take MAX_ROWS each; then per sequence slot a parameter block
-    static final int N_ROWS = 0, LOGITS_MODE = 1, TOKENS = 4;
+    // SPLITS_NOW: attention splits of CHUNK slots this step's grids cover (enough for the longest live count)
+    static final int N_ROWS = 0, LOGITS_MODE = 1, SPLITS_NOW = 2, TOKENS = 4;
     static final int LOGITS_NONE = 0, LOGITS_LAST = 1, LOGITS_ALL = 2;
     static final int SLOT_PARAMS = 6; // dmsOn, window, nvidia, forced, thresholdHi, thresholdLo
     static final int P_DMS = 0, P_WINDOW = 1, P_NVIDIA = 2, P_FORCED = 3, P_THR_HI = 4, P_THR_LO = 5;
@@ -38,8 +40,9 @@ final class Layout {
     // KV element types on the device
     static final int KV_F32 = 0, KV_Q8 = 1, KV_FP8 = 2;
 
-    // look-up table sections: f16 → float, bf16 → float, fp8 e4m3 → float (magnitude codes 0..127)
-    static final int LUT_F16 = 0, LUT_BF16 = 65536, LUT_FP8 = 131072, LUT_SIZE = 131072 + 128;
+    // look-up table sections: f16 → float, bf16 → float, fp8 e4m3 → float (magnitude codes 0..127); the model's RoPE
+    // inverse frequencies follow (LUT_ROPE + pair), so the fused RoPE/append kernel stays within 20 arguments
+    static final int LUT_F16 = 0, LUT_BF16 = 65536, LUT_FP8 = 131072, LUT_SIZE = 131072 + 128, LUT_ROPE = LUT_SIZE;
 
     /** Largest work-group the kernels' local arrays are sized for, and slots per attention split. */
     static final int MAX_LOCAL = 256, CHUNK = 256;

@@ -6,6 +6,7 @@ import dev.fastdms.cache.KvBudgetExceededException;
 import dev.fastdms.cache.KvCacheView;
 import dev.fastdms.cache.KvDtype;
 import dev.fastdms.model.ContextOverflowException;
+import dev.fastdms.model.DeviceProfile;
 import dev.fastdms.model.ForwardPass;
 import dev.fastdms.model.KvSettings;
 import dev.fastdms.model.ModelConfig;
@@ -21,7 +22,7 @@ import static dev.fastdms.tornado.Layout.*;
  * in {@link Kernels}), executed as the task graphs of {@link ForwardGraphs}; each sequence owns a slot of the
  * device-resident compacted cache, and DMS decisions, eviction and slot reuse all happen on the device.
  */
-public final class TornadoForward implements ForwardPass {
+public final class TornadoForward implements ForwardPass, DeviceProfile {
     /** Sizing of the device state, fixed when the graphs are built. */
     public record Settings(int maxRows, int maxSequences, int kvSlots, int maxWindow, KvDtype kvDtype, boolean recordDecisions,
                            int localSize, boolean profile) {}
@@ -90,10 +91,11 @@ public final class TornadoForward implements ForwardPass {
     public long bytesOut() { return g.bytesOut(); }
     public long steps() { return steps; }
     ForwardGraphs graphs() { return g; }
-    /** Kernel launches one forward step makes (the same for prefill and decode: grids are fixed when the graphs are built). */
-    public int launchesPerStep() { return g.launchesPerStep; }
+    /** Kernel launches one forward step makes (the same for prefill and decode; grids follow the step's rows). */
+    @Override public int launchesPerStep() { return g.launchesPerStep; }
     /** Device kernel nanoseconds so far (profiling on). */
-    public long kernelNanos() { return g.kernelNanos(); }
+    @Override public long kernelNanos() { return g.kernelNanos(); }
+    @Override public void profiling(boolean on) { g.profiling(on); }
 
 
     @Override
@@ -136,16 +138,15 @@ public final class TornadoForward implements ForwardPass {
             step(ForwardPass.rows(s, lastRows), java.util.Arrays.copyOfRange(tokens, off + done, off + done + lastRows), lastRows,
                     last ? LOGITS_LAST : LOGITS_NONE);
         }
-        g.fetchPicked();
-        return g.picked.get(lastRows - 1);
+        return g.status.get(PICKED + lastRows - 1);
     }
 
     /** One step over rows of different sequences (batched decode); returns each row's greedy pick, made on the device. */
+    @Override
     public int[] forwardRowsArgmax(Sequence[] seqs, int[] tokens, int n) {
         step(seqs, tokens, n, LOGITS_ALL);
-        g.fetchPicked();
         int[] out = new int[n];
-        for (int i = 0; i < n; i++) out[i] = g.picked.get(i);
+        for (int i = 0; i < n; i++) out[i] = g.status.get(PICKED + i);
         return out;
     }
 
@@ -165,6 +166,7 @@ public final class TornadoForward implements ForwardPass {
         if (n < 1 || n > g.maxRows) throw new IllegalArgumentException("1.." + g.maxRows + " rows per step, got " + n);
         int R = g.maxRows;
         int[] pos = new int[n];
+        int maxPos = 0;
         for (int i = 0; i < n; i++) {
             DeviceSequence s = own(seqs[i]);
             int slot = s.slot;
@@ -177,6 +179,7 @@ public final class TornadoForward implements ForwardPass {
             int tok = tokens[i];
             if (tok < 0 || tok >= c.vocabSize()) throw new IllegalArgumentException("token id " + tok + " outside the vocabulary of " + c.vocabSize());
             pos[i] = p;
+            maxPos = Math.max(maxPos, p);
             g.step.set(TOKENS + i, tok);
             g.step.set(Layout.seqOff(R) + i, slot);
             g.step.set(Layout.posOff(R) + i, p);
@@ -196,7 +199,9 @@ public final class TornadoForward implements ForwardPass {
         }
         g.step.set(N_ROWS, n);
         g.step.set(LOGITS_MODE, mode);
-        g.run();
+        int splitsNow = g.splitsFor(maxPos);
+        g.step.set(SPLITS_NOW, splitsNow);
+        g.run(n, splitsNow);
         steps++;
         // the device caches may have changed even when the step failed: read them back next time
         for (int i = 0; i < n; i++) ((DeviceSequence) seqs[i]).stale = true;

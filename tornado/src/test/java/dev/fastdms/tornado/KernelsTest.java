@@ -106,25 +106,27 @@ class KernelsTest {
         FloatArray cfgF = new FloatArray(CFGF_SIZE);
         cfgF.set(ATTN_SCALE, (float) (1 / Math.sqrt(hd)));
         IntArray step = step(n, LOGITS_NONE);
+        step.set(SPLITS_NOW, 2);
         for (int t = 0; t < n; t++) { step.set(Layout.seqOff(R) + t, 1); step.set(Layout.posOff(R) + t, t); }
         FloatArray q = randoms(R * heads * hd), k = randoms(R * kvHeads * hd), v = randoms(R * kvHeads * hd);
         FloatArray att = new FloatArray(R * heads * hd), part = new FloatArray(R * heads * 2 * (hd + 2));
-        IntArray ctrl = new IntArray(CTRL_SIZE), flags = new IntArray(R * kvHeads), status = new IntArray(STATUS_SIZE);
+        IntArray ctrl = new IntArray(CTRL_SIZE), status = new IntArray(STATUS_SIZE);
         int headsAll = SEQS * kvHeads;
         IntArray headState = new IntArray(2 * headsAll), slotMeta = new IntArray(2 * headsAll * slots), ring = new IntArray(headsAll * (R + 1));
         FloatArray kF = new FloatArray(headsAll * slots * hd), vF = new FloatArray(headsAll * slots * hd), one = new FloatArray(1);
-        ByteArray b1 = new ByteArray(1), b2 = new ByteArray(1);
-        FloatArray lut = DeviceWeights.lookupTables(), s1 = new FloatArray(1), s2 = new FloatArray(1);
+        ByteArray b1 = new ByteArray(1), b2 = new ByteArray(1), log = new ByteArray(1);
+        // RoPE frequencies of 0: the rotation is the identity, the reference below needs none
+        FloatArray lut = DeviceWeights.lookupTables(new float[hd / 2]), s1 = new FloatArray(1), s2 = new FloatArray(1);
+        FloatArray stepF = new FloatArray(SEQS * SLOT_FPARAMS);
         KernelContext kc = new KernelContext();
-        TaskGraph g = new TaskGraph("t").transferToDevice(DataTransferMode.EVERY_EXECUTION, cfg, cfgF, step, q, k, v, ctrl, flags, status,
+        TaskGraph g = new TaskGraph("t").transferToDevice(DataTransferMode.EVERY_EXECUTION, cfg, cfgF, step, stepF, q, k, v, ctrl, log, status,
                         headState, slotMeta, ring, kF, vF, b1, b2, s1, s2, lut, part, att, one)
-                .task("append", Kernels::kvAppend, kc, k, v, step, cfg, ctrl, flags, headState, slotMeta, ring, kF, vF, b1, b2, s1, s2, lut, status)
+                .task("append", Kernels::ropeAppend, kc, q, k, v, step, stepF, cfg, ctrl, log, headState, slotMeta, ring, kF, vF, b1, b2, s1, s2, lut, status)
                 .task("partial", Kernels::attnPartial, kc, q, step, cfg, cfgF, ctrl, headState, slotMeta, kF, vF, b1, b2, s1, s2, lut, part)
                 .task("combine", Kernels::attnCombine, kc, part, att, step, cfg, ctrl, headState)
                 .transferToHost(DataTransferMode.EVERY_EXECUTION, att, headState);
         GridScheduler gs = new GridScheduler();
-        WorkerGrid1D flat = new WorkerGrid1D(WG); flat.setLocalWork(WG, 1, 1);
-        gs.addWorkerGrid("t.append", flat);
+        gs.addWorkerGrid("t.append", groups(R * kvHeads));
         gs.addWorkerGrid("t.partial", groups(R * heads * 2));
         gs.addWorkerGrid("t.combine", groups(R * heads));
         try (TornadoExecutionPlan p = new TornadoExecutionPlan(g.snapshot())) {
@@ -196,9 +198,11 @@ class KernelsTest {
         }
     }
     /**
-     * The device cache's DMS kernels (kvAppend, kvReclaim) against the protocol they mirror, cache/'s DmsStep on a
-     * HeadKv: random steps of 1..4 rows with random decisions under both conventions; after every step each head holds
-     * the same positions with the same keys (so flags, reclaim and move-last-into-hole agree).
+     * The device cache's DMS kernels (ropeAppend's decisions and appends, the end-of-step reclaim in the output
+     * projection outProjF32) against the protocol they mirror, cache/'s DmsStep on a HeadKv: random steps of 1..4 rows
+     * with random decisions (from the borrowed query channel: scale 1, offset 0) under both conventions; after every
+     * step each head holds the same positions with the same keys (so decisions, flags, reclaim and
+     * move-last-into-hole agree), and the borrowed channel is zeroed.
      */
     @org.junit.jupiter.params.ParameterizedTest
     @org.junit.jupiter.params.provider.EnumSource(dev.fastdms.cache.DmsConfig.Convention.class)
@@ -208,7 +212,12 @@ class KernelsTest {
         IntArray cfg = new IntArray(CFG_SIZE);
         cfg.set(KV_DIM, kvHeads * hd); cfg.set(HEAD_DIM, hd); cfg.set(KV_HEADS, kvHeads); cfg.set(LAYERS, 1); cfg.set(MAX_ROWS, R);
         cfg.set(SLOTS, slots); cfg.set(RING, ringN); cfg.set(KV_TYPE, KV_F32); cfg.set(MAX_SEQS, SEQS); cfg.set(KV_BLOCKS, 1);
-        IntArray step = step(0, LOGITS_NONE), ctrl = new IntArray(CTRL_SIZE), flags = new IntArray(R * kvHeads), status = new IntArray(STATUS_SIZE);
+        cfg.set(HEADS, kvHeads); cfg.set(GROUP, 1); cfg.set(DIM, 1); cfg.set(Q_DIM, 1);
+        IntArray step = step(0, LOGITS_NONE), ctrl = new IntArray(CTRL_SIZE), status = new IntArray(STATUS_SIZE);
+        FloatArray stepF = new FloatArray(SEQS * SLOT_FPARAMS);
+        stepF.set(F_SCALE, 1f); // sequence slot 0: evict when the borrowed channel is positive
+        FloatArray q = new FloatArray(R * kvHeads * hd), wo = new FloatArray(1), att = new FloatArray(R), xres = new FloatArray(R);
+        ByteArray log = new ByteArray(1);
         int pb = Layout.paramOff(R); // sequence slot 0
         step.set(pb + P_DMS, 1); step.set(pb + P_WINDOW, window); step.set(pb + P_NVIDIA, conv == dev.fastdms.cache.DmsConfig.Convention.NVIDIA ? 1 : 0);
         int headsAll = SEQS * kvHeads;
@@ -216,18 +225,21 @@ class KernelsTest {
         FloatArray k = new FloatArray(R * kvHeads * hd), v = new FloatArray(R * kvHeads * hd);
         FloatArray kF = new FloatArray(headsAll * slots * hd), vF = new FloatArray(headsAll * slots * hd);
         ByteArray b1 = new ByteArray(1), b2 = new ByteArray(1);
-        FloatArray lut = DeviceWeights.lookupTables(), s1 = new FloatArray(1), s2 = new FloatArray(1);
+        FloatArray lut = DeviceWeights.lookupTables(new float[hd / 2]), s1 = new FloatArray(1), s2 = new FloatArray(1); // RoPE: identity
         KernelContext kc = new KernelContext();
-        TaskGraph g = new TaskGraph("m").transferToDevice(DataTransferMode.FIRST_EXECUTION, cfg, ctrl, status, headState, slotMeta, ring, kF, vF, b1, b2, s1, s2, lut)
-                .transferToDevice(DataTransferMode.EVERY_EXECUTION, step, flags, k, v)
-                .task("append", Kernels::kvAppend, kc, k, v, step, cfg, ctrl, flags, headState, slotMeta, ring, kF, vF, b1, b2, s1, s2, lut, status)
-                .task("reclaim", Kernels::kvReclaim, kc, step, cfg, ctrl, headState, slotMeta, ring, kF, vF, b1, b2, s1, s2)
-                .transferToHost(DataTransferMode.EVERY_EXECUTION, headState, slotMeta, kF, status);
+        TaskGraph g = new TaskGraph("m").transferToDevice(DataTransferMode.FIRST_EXECUTION, cfg, ctrl, status, headState, slotMeta, ring, kF, vF, b1, b2, s1, s2, lut,
+                        stepF, log, wo, att, xres)
+                .transferToDevice(DataTransferMode.EVERY_EXECUTION, step, q, k, v)
+                .task("append", Kernels::ropeAppend, kc, q, k, v, step, stepF, cfg, ctrl, log, headState, slotMeta, ring, kF, vF, b1, b2, s1, s2, lut, status)
+                .task("reclaim", Kernels::outProjF32, kc, wo, att, xres, step, cfg, ctrl, headState, slotMeta, ring, kF, vF, b1, b2, s1, s2)
+                .transferToHost(DataTransferMode.EVERY_EXECUTION, headState, slotMeta, kF, status, q);
         GridScheduler gs = new GridScheduler();
-        for (String t : new String[]{"m.append", "m.reclaim"}) { WorkerGrid1D flat = new WorkerGrid1D(WG); flat.setLocalWork(WG, 1, 1); gs.addWorkerGrid(t, flat); }
+        gs.addWorkerGrid("m.append", groups(R * kvHeads));
+        gs.addWorkerGrid("m.reclaim", groups(1));
         dev.fastdms.cache.HeadKv[] ref = new dev.fastdms.cache.HeadKv[kvHeads];
         for (int h = 0; h < kvHeads; h++) ref[h] = new dev.fastdms.cache.HeadKv(hd, 8, window);
         float[] kh = new float[R * kvHeads * hd];
+        boolean[] flag = new boolean[R * kvHeads];
         try (TornadoExecutionPlan p = new TornadoExecutionPlan(g.snapshot())) {
             p.withGridScheduler(gs);
             for (int pos = 0; pos < T; ) {
@@ -237,14 +249,18 @@ class KernelsTest {
                     step.set(Layout.seqOff(R) + t, 0);
                     step.set(Layout.posOff(R) + t, pos + t);
                     for (int h = 0; h < kvHeads; h++) {
-                        flags.set(t * kvHeads + h, rnd.nextInt(3) > 0 ? 1 : 0);
+                        flag[t * kvHeads + h] = rnd.nextInt(3) > 0;
+                        for (int d = 0; d < hd; d++) q.set((t * kvHeads + h) * hd + d, (float) rnd.nextGaussian());
+                        float mag = 0.5f + rnd.nextFloat();
+                        q.set((t * kvHeads + h) * hd + hd - 1, flag[t * kvHeads + h] ? mag : -mag);
                         for (int d = 0; d < hd; d++) { kh[(t * kvHeads + h) * hd + d] = (float) rnd.nextGaussian(); k.set((t * kvHeads + h) * hd + d, kh[(t * kvHeads + h) * hd + d]); }
                     }
                 }
                 p.execute();
                 for (int h = 0; h < kvHeads; h++) {
                     for (int t = 0; t < n; t++) {
-                        dev.fastdms.cache.DmsStep.append(ref[h], dms, flags.get(t * kvHeads + h) == 1, t == 0, pos + t, kh, (t * kvHeads + h) * hd, kh, 0);
+                        dev.fastdms.cache.DmsStep.append(ref[h], dms, flag[t * kvHeads + h], t == 0, pos + t, kh, (t * kvHeads + h) * hd, kh, 0);
+                        assertEquals(0f, q.get((t * kvHeads + h) * hd + hd - 1), "borrowed channel zeroed");
                     }
                     dev.fastdms.cache.DmsStep.endStep(ref[h], dms, pos + n - 1);
                 }

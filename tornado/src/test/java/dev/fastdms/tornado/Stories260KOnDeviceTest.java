@@ -58,10 +58,10 @@ class Stories260KOnDeviceTest {
 
     @Test
     void aStepLaunchesTheStepGraphOnceTheLayerGraphPerLayerAndTheHead() {
-        // step: begin, embed; layer: norm, q+k+v, rope+DMS, append, attention (2), reclaim, o, norm, gate+up+SwiGLU, down;
-        // head: norm, logits, argmax
+        // step: input check + embedding; layer: norm + q/k/v, RoPE + DMS decision + append, attention (partials, merge),
+        // o + residual (+ end-of-step reclaim), norm + gate/up + SwiGLU, down + residual; head: norm + logits, argmax
         assertEquals(5, mf.config().layers());
-        assertEquals(2 + 5 * 11 + 3, dev.launchesPerStep());
+        assertEquals(1 + 5 * 7 + 2, dev.launchesPerStep());
     }
 
     @Test
