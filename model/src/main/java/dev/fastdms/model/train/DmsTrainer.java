@@ -17,8 +17,10 @@ import java.util.concurrent.Future;
  * Retrofits a Llama/Qwen3 model with learned DMS (Łańcucki et al., 2025): all weights train with AdamW on logit
  * distillation from the frozen original plus a compression term, decisions relaxed by a Gumbel-sigmoid.
  *
- * <p>Loss per step: mean over tokens of KL(teacher ‖ student) plus, per sequence, NVIDIA's one-sided term
- * max(0, target - mean α) (only too little eviction is penalised), averaged over the batch. The target eviction rate
+ * <p>Loss per step: mean over tokens of KL(teacher ‖ student) plus, per sequence, the paper's one-sided term
+ * max(0, target·L·H − Σ α) per token, i.e. L·H · max(0, target − mean α) over L layers and H KV heads (only too little
+ * eviction is penalised; weighted as a sum over layers and heads it holds the target, as a plain mean it let the KL
+ * hold the rate well below it), averaged over the batch. The target eviction rate
  * is the one giving the engine's CR = targetCr at seqLen ({@link EvictionTarget}). Decisions are σ((logit + logistic
  * noise) / 0.1), NVIDIA's temperature; alpha scale and offset stay at the DmsConfig defaults. Sequences run in parallel, each
  * into its own gradient, summed in batch order: results do not depend on the thread count.
@@ -93,7 +95,7 @@ public final class DmsTrainer {
         int[] starts = new int[B];
         for (int b = 0; b < B; b++) starts[b] = order.nextInt(data.length - T + 1);
         Params.Transposed studentT = student.transposed();
-        double klScale = 1.0 / ((double) B * T), compressionScale = 1.0 / B;
+        double klScale = 1.0 / ((double) B * T), compressionScale = (double) config.layers() * config.kvHeads() / B;
         SequencePass.Loss[] losses = new SequencePass.Loss[B];
         List<Runnable> work = new ArrayList<>();
         for (int b = 0; b < B; b++) {
@@ -132,7 +134,7 @@ public final class DmsTrainer {
             heads += l.heads();
         }
         kl /= (double) B * T;
-        comp /= B;
+        comp *= (double) config.layers() * config.kvHeads() / B; // as weighted in the loss
         return new TrainStats(s, kl + comp, kl, comp, alpha / decisions, targetRate, heads / kept, (System.nanoTime() - start) / 1e9);
     }
 
