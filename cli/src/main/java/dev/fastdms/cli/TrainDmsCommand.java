@@ -28,12 +28,13 @@ import java.util.concurrent.Callable;
                 "the output as OUT.heldout.json (token ids, for eval --token-ids) and OUT.heldout.txt (its text)."})
 final class TrainDmsCommand implements Callable<Integer> {
     /**
-     * Provisional defaults, chosen so stories260K retrofits to CR 4 in about 15 minutes on 2 cores; adjust them here
-     * (and in the README's train-dms section) once the trainer's ms/step is measured.
+     * Defaults: stories260K retrofits to CR 4 in under 15 minutes on 2 cores (docs/quality.md). Sequences fill the
+     * model's context up to 512 tokens, so every position the engine will run at is trained.
      */
     static final class Defaults {
-        static final String TARGET_CR = "4", WINDOW = "16", STEPS = "1000", SEQ_LEN = "256", BATCH = "8", LR = "1e-3",
+        static final String TARGET_CR = "4", WINDOW = "16", STEPS = "1000", BATCH = "4", LR = "1e-3",
                 WEIGHT_DECAY = "0", SEED = "1", HOLDOUT = "0.1";
+        static final int SEQ_LEN = 512;
     }
 
     @Option(names = {"-m", "--model"}, required = true, paramLabel = "MODEL", description = "GGUF file, Hugging Face directory or llama2.c .bin to retrofit.")
@@ -54,8 +55,9 @@ final class TrainDmsCommand implements Callable<Integer> {
     @Option(names = "--steps", defaultValue = Defaults.STEPS, paramLabel = "N", description = "Optimizer steps (default ${DEFAULT-VALUE}).")
     int steps;
 
-    @Option(names = "--seq-len", defaultValue = Defaults.SEQ_LEN, paramLabel = "L", description = "Tokens per training sequence (default ${DEFAULT-VALUE}).")
-    int seqLen;
+    @Option(names = "--seq-len", paramLabel = "L", description = "Tokens per training sequence (default: the model's context, at most " + Defaults.SEQ_LEN + ").")
+    Integer seqLenOption;
+    private int seqLen = Defaults.SEQ_LEN;
 
     @Option(names = "--batch", defaultValue = Defaults.BATCH, paramLabel = "B", description = "Sequences per step (default ${DEFAULT-VALUE}).")
     int batch;
@@ -98,8 +100,11 @@ final class TrainDmsCommand implements Callable<Integer> {
         String text = TextFiles.readUtf8(data, "--data");
         PrintWriter out = spec.commandLine().getOut();
         try (ModelFile mf = ModelLoader.open(model)) {
-            if (seqLen > mf.config().contextLength()) {
-                throw new IllegalArgumentException("--seq-len " + seqLen + " exceeds the model's context of " + mf.config().contextLength());
+            int ctx = mf.config().contextLength();
+            if (seqLen > ctx) {
+                if (seqLenOption != null) throw new IllegalArgumentException("--seq-len " + seqLen + " exceeds the model's context of " + ctx);
+                seqLen = ctx;
+                checkReachable();
             }
             Tokenizer tok = Tokenizers.forModel(mf);
             if (tok == null) throw new IllegalArgumentException(model + " carries no tokenizer to read --data with");
@@ -177,6 +182,7 @@ final class TrainDmsCommand implements Callable<Integer> {
         if (!(targetCr >= 1 && targetCr <= 1000)) throw new IllegalArgumentException("--target-cr must be a number in [1, 1000], got " + targetCr);
         if (window < 0 || window > MAX_SEQ_LEN) throw new IllegalArgumentException("--window must be in [0, " + MAX_SEQ_LEN + "], got " + window);
         if (steps < 1 || steps > MAX_STEPS) throw new IllegalArgumentException("--steps must be in [1, " + MAX_STEPS + "], got " + steps);
+        if (seqLenOption != null) seqLen = seqLenOption;
         if (seqLen < 2 || seqLen > MAX_SEQ_LEN) throw new IllegalArgumentException("--seq-len must be in [2, " + MAX_SEQ_LEN + "], got " + seqLen);
         if (batch < 1 || batch > MAX_BATCH) throw new IllegalArgumentException("--batch must be in [1, " + MAX_BATCH + "], got " + batch);
         if (!(lr > 0 && lr <= 1)) throw new IllegalArgumentException("--lr must be a number in (0, 1], got " + lr);
@@ -184,6 +190,11 @@ final class TrainDmsCommand implements Callable<Integer> {
         if (!(holdout >= 0 && holdout < 1)) throw new IllegalArgumentException("--holdout must be a fraction in [0, 1), got " + holdout);
         int cores = Runtime.getRuntime().availableProcessors();
         if (threads != null && (threads < 1 || threads > cores)) throw new IllegalArgumentException("--threads must be in [1, " + cores + "] (the available processors), got " + threads);
+        checkReachable();
+    }
+
+    /** The window leaves room to evict, and the target CR is within what a sequence of seqLen can give. */
+    private void checkReachable() {
         if (window >= seqLen) throw new IllegalArgumentException("--window " + window + " must be shorter than --seq-len " + seqLen + " (nothing would be evicted in training)");
         // at the last query a sequence keeps at least the window and the query itself
         double reachable = seqLen / (window + 1.0);

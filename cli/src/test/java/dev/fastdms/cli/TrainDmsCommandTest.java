@@ -70,7 +70,7 @@ class TrainDmsCommandTest {
         refused(2, "--target-cr must be", args("--target-cr", "NaN"));
         refused(2, "--lr must be", args("--lr", "NaN"));
         refused(2, "Invalid value", args("--steps", "99999999999"));
-        refused(2, "shorter than --seq-len", args("--window", "300"));
+        refused(2, "shorter than --seq-len", args("--window", "600"));
         refused(2, "cannot be reached", args("--target-cr", "20"));
     }
 
