@@ -21,8 +21,16 @@ public final class Devices {
      */
     static final int TVM_BYTECODE_BYTES = 262144;
 
+    /**
+     * Entries of each dependency wait list of TornadoVM's interpreter ({@code tornado.max.events}, 32768 by
+     * default): every graph execution refills all of its lists (lists x entries ints), which is most of a step's host
+     * time on PoCL at the default; a list holds at most one entry per node of its graph, far below 1024 here.
+     */
+    static final int TVM_MAX_EVENTS = 1024;
+
     static {
         if (System.getProperty("tornado.tvm.maxbytecodesize") == null) System.setProperty("tornado.tvm.maxbytecodesize", Integer.toString(TVM_BYTECODE_BYTES));
+        if (System.getProperty("tornado.max.events") == null) System.setProperty("tornado.max.events", Integer.toString(TVM_MAX_EVENTS));
     }
 
     /** Loads this class (its static block sets the bytecode-buffer property when nobody has). */
