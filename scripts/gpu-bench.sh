@@ -61,7 +61,7 @@ done
 [ -d /usr/local/nvidia/lib64 ] && export LD_LIBRARY_PATH="/usr/local/nvidia/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 JAVA=("$JDK/bin/java" @"$ARGFILE" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC
-      -XX:MaxRAMPercentage=75 -Xss8m -Djava.awt.headless=true -Djava.io.tmpdir="$OUT/tmp" -Dtornado.device.memory="$DEVICE_MEMORY"
+      -XX:MaxRAMPercentage=75 -Xss8m -Djava.awt.headless=true -Djava.io.tmpdir="$OUT/tmp" -Dtornado.device.memory="$DEVICE_MEMORY" -Dtornado.tvm.maxbytecodesize=262144 -Dtornado.max.events=1024
       -cp "$JAR" dev.fastdms.cli.Main)
 
 {

@@ -78,8 +78,8 @@ final class BenchCommand implements Callable<Integer> {
     record Row(String config, int ctx, int batch, String fill, double prefillTps, double decodeTps, long kvBytes,
                long denseBf16Bytes, double cr, long heapBytes, long offHeapBytes, Device device) {}
 
-    /** A device row's step profile: launches per step, and kernel / other milliseconds per profiled decode step. */
-    record Device(int launchesPerStep, Double kernelMsPerStep, Double hostMsPerStep) {}
+    /** A device row's step profile: launches and graph executions per step, and kernel / other milliseconds per profiled decode step. */
+    record Device(int launchesPerStep, int executionsPerStep, Double kernelMsPerStep, Double hostMsPerStep) {}
 
     /** Rows per device step for the prefill (the engine's default), or the largest batch when that is more. */
     static final int DEVICE_ROWS = 32;
@@ -147,7 +147,8 @@ final class BenchCommand implements Callable<Integer> {
                             if (evictFraction != null && r != base) o.put("dms_evict_fraction", evictFraction);
                             o.put("backend", model.backend);
                             if (r.device() != null) {
-                                o.put("launches_per_step", r.device().launchesPerStep()).put("kernel_ms_per_step", r.device().kernelMsPerStep())
+                                o.put("launches_per_step", r.device().launchesPerStep()).put("graph_executions_per_step", r.device().executionsPerStep())
+                                        .put("kernel_ms_per_step", r.device().kernelMsPerStep())
                                         .put("host_ms_per_step", r.device().hostMsPerStep());
                             }
                             out.println(om.writeValueAsString(o));
@@ -156,8 +157,8 @@ final class BenchCommand implements Callable<Integer> {
                                     r.prefillTps(), r.decodeTps(), r.kvBytes(), r.denseBf16Bytes(), r.cr(), r.heapBytes() / 1048576.0,
                                     r.offHeapBytes() / 1048576.0, kvX == null ? Double.NaN : kvX, speedX == null ? Double.NaN : speedX);
                             if (r.device() != null) {
-                                out.printf("  %s: %d launches per step, %s ms in kernels + %s ms else per profiled decode step%n", model.backend,
-                                        r.device().launchesPerStep(), ms(r.device().kernelMsPerStep()), ms(r.device().hostMsPerStep()));
+                                out.printf("  %s: %d launches in %d graph executions per step, %s ms in kernels + %s ms else per profiled decode step%n", model.backend,
+                                        r.device().launchesPerStep(), r.device().executionsPerStep(), ms(r.device().kernelMsPerStep()), ms(r.device().hostMsPerStep()));
                             }
                         }
                         out.flush();
@@ -272,7 +273,7 @@ final class BenchCommand implements Callable<Integer> {
                 dp.profiling(false);
                 steps -= profiled;
             }
-            device = new Device(dp.launchesPerStep(), kernelMs, hostMs);
+            device = new Device(dp.launchesPerStep(), dp.executionsPerStep(), kernelMs, hostMs);
         }
         long t1 = System.nanoTime();
         for (int s = 0; s < steps; s++) toks = fp.forwardRowsArgmax(seqs, toks, c);

@@ -8,6 +8,9 @@ public interface DeviceProfile {
     /** Kernel launches one forward step makes. */
     int launchesPerStep();
 
+    /** Graph (or other host-side) executions one forward step makes: each costs host work beside its launches. */
+    default int executionsPerStep() { return launchesPerStep(); }
+
     /** Switches the device profiler on or off (it adds host work per kernel: keep it off while timing). */
     void profiling(boolean on);
 

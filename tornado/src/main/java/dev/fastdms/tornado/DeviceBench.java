@@ -142,7 +142,7 @@ public final class DeviceBench {
                     decode * 1e3 / (gen - 1), (f.kernelNanos() - k0) / 1e6 / (gen - 1));
         }
         double tps = batch * (gen - 1) / decode;
-        System.out.printf(Locale.ROOT, "  launches per step: %d (%d layers)%n", f.launchesPerStep(), c.layers());
+        System.out.printf(Locale.ROOT, "  launches per step: %d in %d graph execution(s) (%d layers)%n", f.launchesPerStep(), f.executionsPerStep(), c.layers());
         long kvBytes = 0, dense = 0, liveRows = 0;
         double cr = 0;
         for (Sequence s : seqs) {

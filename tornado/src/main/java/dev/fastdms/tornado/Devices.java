@@ -11,10 +11,30 @@ import java.util.Locale;
 
 /** The TornadoVM backends and devices of this machine, and the pick for {@code --backend NAME --device N}. */
 public final class Devices {
+    /**
+     * TornadoVM's bytecode buffer for one graph ({@code tornado.tvm.maxbytecodesize}; 4 KB by default, too small for
+     * the one graph of a forward step). TornadoVM reads the property once, when its first graph compiles
+     * ({@code TornadoVMBytecodeBuilder.MAX_TORNADO_VM_BYTECODE_SIZE} is a static final), so the launcher and the
+     * tests pass it on the command line; setting it here covers an embedder that loads this class before running any
+     * TornadoVM graph. It does not change the other limit, the graph's fixed 8 KB task buffer (see
+     * {@link ForwardGraphs#GRAPH_CODE_BYTES}). {@code GraphLimitsOnDeviceTest} checks both.
+     */
+    static final int TVM_BYTECODE_BYTES = 262144;
+
+    /**
+     * Entries of each dependency wait list of TornadoVM's interpreter ({@code tornado.max.events}, 32768 by
+     * default): every graph execution refills all of its lists (lists x entries ints), which is most of a step's host
+     * time on PoCL at the default; a list holds at most one entry per node of its graph, far below 1024 here.
+     */
+    static final int TVM_MAX_EVENTS = 1024;
+
     static {
-        // a layer graph with every layer unrolled needs more than the runtime's default 4 KB of graph bytecode
-        if (System.getProperty("tornado.tvm.maxbytecodesize") == null) System.setProperty("tornado.tvm.maxbytecodesize", "262144");
+        if (System.getProperty("tornado.tvm.maxbytecodesize") == null) System.setProperty("tornado.tvm.maxbytecodesize", Integer.toString(TVM_BYTECODE_BYTES));
+        if (System.getProperty("tornado.max.events") == null) System.setProperty("tornado.max.events", Integer.toString(TVM_MAX_EVENTS));
     }
+
+    /** Loads this class (its static block sets the bytecode-buffer property when nobody has). */
+    static void init() {}
 
     private Devices() {}
 

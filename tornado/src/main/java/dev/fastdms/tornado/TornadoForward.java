@@ -93,6 +93,8 @@ public final class TornadoForward implements ForwardPass, DeviceProfile {
     ForwardGraphs graphs() { return g; }
     /** Kernel launches one forward step makes (the same for prefill and decode; grids follow the step's rows). */
     @Override public int launchesPerStep() { return g.launchesPerStep; }
+    /** TornadoVM graph executions one forward step makes (1 when the whole step fits one graph). */
+    @Override public int executionsPerStep() { return g.executionsPerStep(); }
     /** Device kernel nanoseconds so far (profiling on). */
     @Override public long kernelNanos() { return g.kernelNanos(); }
     @Override public void profiling(boolean on) { g.profiling(on); }

@@ -62,6 +62,39 @@ class Stories260KOnDeviceTest {
         // o + residual (+ end-of-step reclaim), norm + gate/up + SwiGLU, down + residual; head: norm + logits, argmax
         assertEquals(5, mf.config().layers());
         assertEquals(1 + 5 * 7 + 2, dev.launchesPerStep());
+        assertEquals(1, dev.executionsPerStep(), "the whole step is one TornadoVM graph");
+    }
+
+    @Test
+    void layersSplitFitTornadoVmsTaskBuffer() {
+        assertArrayEquals(new int[]{5}, ForwardGraphs.split(5, 7, 1, 2, Integer.MAX_VALUE));
+        assertArrayEquals(new int[]{8, 8}, ForwardGraphs.split(16, 7, 1, 2, Integer.MAX_VALUE)); // the 1B shape: 2 graphs
+        assertArrayEquals(new int[]{2, 2, 1}, ForwardGraphs.split(5, 7, 1, 2, 2));
+        assertArrayEquals(new int[]{4, 4, 4, 4, 4, 4, 4, 4}, ForwardGraphs.split(32, 15, 1, 2, Integer.MAX_VALUE)); // 8B, mixed types + q/k norm
+    }
+
+    @Test
+    void layersSplitOverThreeGraphsGiveTheGoldenTokens() throws Exception {
+        int[] want = Assets.ints(Assets.json("reference/stories260K_greedy_reference.json").get("greedy_token_ids"));
+        TornadoForward split;
+        ForwardGraphs.layersPerGraphCap = 2;
+        try {
+            split = new TornadoForward("opencl", Devices.pick("opencl", 0), mf.config(), w,
+                    new TornadoForward.Settings(16, 2, 0, 0, KvDtype.F32, false, 16, false));
+        } finally {
+            ForwardGraphs.layersPerGraphCap = 0;
+        }
+        try {
+            assertEquals(3, split.executionsPerStep());
+            assertEquals(1 + 5 * 7 + 2, split.launchesPerStep());
+            Sequence s = split.newSequence(KvDtype.F32, null);
+            var r = new Generator(split).generate(s, new int[]{1}, 60, new Sampler(Sampler.Settings.greedy()), null, null);
+            assertArrayEquals(java.util.Arrays.copyOf(want, r.ids().length), r.ids());
+            assertTrue(s.kv().live(4, 0) > 0, "live counts read back from the last graph");
+            s.kv().release();
+        } finally {
+            split.close();
+        }
     }
 
     @Test
