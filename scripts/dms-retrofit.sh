@@ -34,7 +34,7 @@ done
 evaluate() { # cr name input...
   local cr=$1 name=$2; shift 2
   ./fastdms eval -m "$WORK/dms-cr$cr.gguf" --reference-model "$MODEL" "$@" --ctx 512 --no-progress --json \
-    --compare dms:dtype=fp8 > "$WORK/cr$cr.$name.dms.json"
+    --compare dms:dtype=f32 dms:dtype=fp8 > "$WORK/cr$cr.$name.dms.json"
   local measured
   measured=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["compression_ratio"])' "$WORK/cr$cr.$name.dms.json")
   local specs=()
