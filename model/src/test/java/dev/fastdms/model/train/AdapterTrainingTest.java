@@ -68,6 +68,33 @@ class AdapterTrainingTest {
         }
     }
 
+    /** A Hugging Face source gives a directory whose safetensors carry the adapter under its HF names, read back as trained. */
+    @Test
+    void huggingFaceCheckpointCarriesTheAdapter(@TempDir Path dir) throws Exception {
+        try (ModelFile mf = ModelLoader.open(TestAssets.asset("models/tiny-qwen3-hf"))) {
+            int[] data = new java.util.SplittableRandom(2).ints(200, 0, mf.config().vocabSize()).toArray();
+            DmsTrainer trainer = new DmsTrainer(mf, data, new TrainOptions(2, 4, 3, 16, 2, 1e-2, 0.1, 1, 1, TrainOptions.Decision.ADAPTER));
+            for (int s = 0; s < 3; s++) trainer.step();
+            Map<String, float[]> tensors = trainer.tensors();
+            Path out = dir.resolve("hf");
+            CheckpointWriter.write(mf, tensors, trainer.dms(), out);
+            try (ModelFile ck = ModelLoader.open(out)) {
+                Weights w = new Weights(ck);
+                assertNotNull(w.dmsAlpha);
+                boolean trained = false;
+                for (int l = 0; l < mf.config().layers(); l++) {
+                    float[] a = tensors.get("blk." + l + ".dms_alpha.weight");
+                    assertArrayEquals(a, w.dmsAlpha[l], "layer " + l);
+                    assertArrayEquals(tensors.get("blk." + l + ".dms_alpha.bias"), w.dmsAlphaBias[l]);
+                    assertArrayEquals(tensors.get("blk." + l + ".dms_alpha_norm.weight"), w.dmsAlphaNorm[l]);
+                    for (float v : a) trained |= v != 0;
+                }
+                assertTrue(trained, "the adapter moved from zero");
+                assertEquals(4, ck.config().dms().window());
+            }
+        }
+    }
+
     @Test
     void shortRunMovesEvictionTowardTheTargetAndTheEngineDecidesAsTheTrainer(@TempDir Path dir) throws Exception {
         try (ModelFile mf = ModelLoader.open(TestAssets.asset("models/stories260K/stories260K.bin"))) {
