@@ -49,12 +49,16 @@ final class InspectCommand implements Callable<Integer> {
             long tokens = at != null ? at : c.contextLength();
             long perTokenElems = 2L * c.layers() * c.kvHeads() * c.headDim();
             var tok = engine.tokenizer();
+            // where DMS decisions come from: a separate adapter projection, else (with DMS parameters) the borrowed query channel
+            boolean adapter = engine.file().tensors().containsKey("blk.0.dms_alpha.weight");
+            String decision = adapter ? "adapter" : c.dms() != null ? "channel" : null;
             if (json) {
                 ObjectMapper om = new ObjectMapper();
                 ObjectNode o = om.createObjectNode();
                 o.put("path", engine.file().path().toString());
                 o.put("format", engine.file().format());
                 o.putPOJO("config", c);
+                o.put("dms_decision", decision);
                 ObjectNode types = o.putObject("tensor_types");
                 byType.forEach((k, v) -> types.putObject(k.name()).put("count", v[0]).put("bytes", v[1]));
                 o.put("weight_bytes", weightBytes);
@@ -79,7 +83,8 @@ final class InspectCommand implements Callable<Integer> {
                     c.ropeScaling() != null ? ", llama3 scaling x" + c.ropeScaling().factor() : engine.file().tensors().containsKey("rope_freqs.weight") ? ", rope_freqs tensor" : "",
                     c.rmsEps(), c.tiedEmbeddings() ? "; tied embeddings" : "", c.qkNorm() ? "; q/k RMSNorm" : "");
             out.printf("DMS          %s%n", c.dms() == null ? "none in the checkpoint (--kv-policy dms forces it)"
-                    : "window " + c.dms().window() + ", alpha scale " + c.dms().alphaScale() + ", offset " + c.dms().alphaOffset());
+                    : "window " + c.dms().window() + ", alpha scale " + c.dms().alphaScale() + ", offset " + c.dms().alphaOffset()
+                    + (adapter ? ", decisions from the adapter projection (dms_alpha)" : ", decisions from the borrowed query channel"));
             out.println("tensors      " + engine.file().tensors().size() + ", " + human(weightBytes));
             byType.forEach((k, v) -> out.printf("  %-6s %5d tensors %12s%n", k, v[0], human(v[1])));
             if (tensors) engine.file().tensors().forEach((n, t) -> out.printf("  %-40s %-5s %s%n", n, t.type(), java.util.Arrays.toString(t.shape())));

@@ -33,7 +33,7 @@ final class TrainDmsCommand implements Callable<Integer> {
      */
     static final class Defaults {
         static final String TARGET_CR = "4", WINDOW = "16", STEPS = "1000", BATCH = "4", LR = "1e-3",
-                WEIGHT_DECAY = "0", SEED = "1", HOLDOUT = "0.1";
+                WEIGHT_DECAY = "0", SEED = "1", HOLDOUT = "0.1", DECISION = "channel";
         static final int SEQ_LEN = 512;
     }
 
@@ -51,6 +51,12 @@ final class TrainDmsCommand implements Callable<Integer> {
 
     @Option(names = "--window", defaultValue = Defaults.WINDOW, paramLabel = "W", description = "DMS window written into the checkpoint (default ${DEFAULT-VALUE}).")
     int window;
+
+    @Option(names = "--decision", defaultValue = Defaults.DECISION, paramLabel = "KIND",
+            description = {"Where the eviction decision comes from (default ${DEFAULT-VALUE}): channel = the borrowed query channel (last",
+                    "channel of each KV group's first query head, zeroed in attention); adapter = a new learned projection of the",
+                    "RMS-normed layer input (NVIDIA's separate alpha), every query channel kept."})
+    String decisionName;
 
     @Option(names = "--steps", defaultValue = Defaults.STEPS, paramLabel = "N", description = "Optimizer steps (default ${DEFAULT-VALUE}).")
     int steps;
@@ -88,6 +94,8 @@ final class TrainDmsCommand implements Callable<Integer> {
 
     @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
 
+    private TrainOptions.Decision decision = TrainOptions.Decision.QUERY_CHANNEL;
+
     /** Limits past which a value is a typo, not a plan. */
     static final int MAX_STEPS = 10_000_000, MAX_SEQ_LEN = 1 << 20, MAX_BATCH = 4096;
 
@@ -117,7 +125,7 @@ final class TrainDmsCommand implements Callable<Integer> {
                 throw new IllegalArgumentException(data + ": --holdout " + holdout + " keeps " + split.heldOut().length + " tokens, too few to score (give more data or --holdout 0)");
             }
             TrainOptions options = new TrainOptions(targetCr, window, steps, seqLen, batch, lr, weightDecay, seed,
-                    threads != null ? threads : CpuCores.forThisProcess());
+                    threads != null ? threads : CpuCores.forThisProcess(), decision);
             long t0 = System.nanoTime();
             DmsTrainer trainer = new DmsTrainer(mf, split.train(), options);
             TrainStats last = train(trainer);
@@ -157,6 +165,7 @@ final class TrainDmsCommand implements Callable<Integer> {
             ObjectNode o = om.createObjectNode();
             o.put("output", output.toString());
             o.put("format", CheckpointWriter.outputFormat(mf));
+            o.put("decision", decision.cliName);
             o.put("steps", steps);
             o.put("seconds", seconds);
             o.put("ms_per_step", 1000 * seconds / steps);
@@ -170,8 +179,8 @@ final class TrainDmsCommand implements Callable<Integer> {
             o.set("last_step", TrainLog.json(last));
             out.println(om.writeValueAsString(o));
         } else {
-            out.printf("trained %d steps in %.0f s (%.0f ms/step) on %d tokens: loss %.4f, KL %.4f, CR %.2f (target %.2f); wrote %s (DMS window %d, alpha scale %s, offset %s)%s%n",
-                    steps, seconds, 1000 * seconds / steps, split.train().length, last.loss(), last.kl(), last.compressionRatio(), targetCr,
+            out.printf("trained %d steps (%s decisions) in %.0f s (%.0f ms/step) on %d tokens: loss %.4f, KL %.4f, CR %.2f (target %.2f); wrote %s (DMS window %d, alpha scale %s, offset %s)%s%n",
+                    steps, decision.cliName, seconds, 1000 * seconds / steps, split.train().length, last.loss(), last.kl(), last.compressionRatio(), targetCr,
                     output, dms.window(), dms.alphaScale(), dms.alphaOffset(),
                     split.heldOut().length > 0 ? "; held out " + split.heldOut().length + " tokens in " + heldIds : "");
         }
@@ -179,6 +188,8 @@ final class TrainDmsCommand implements Callable<Integer> {
 
     /** Every numeric flag, before anything is read: NaN, out of range, past what makes sense. */
     void validateFlags() {
+        decision = TrainOptions.Decision.ofCliName(decisionName);
+        if (decision == null) throw new IllegalArgumentException("--decision must be channel or adapter, got " + decisionName);
         if (!(targetCr >= 1 && targetCr <= 1000)) throw new IllegalArgumentException("--target-cr must be a number in [1, 1000], got " + targetCr);
         if (window < 0 || window > MAX_SEQ_LEN) throw new IllegalArgumentException("--window must be in [0, " + MAX_SEQ_LEN + "], got " + window);
         if (steps < 1 || steps > MAX_STEPS) throw new IllegalArgumentException("--steps must be in [1, " + MAX_STEPS + "], got " + steps);

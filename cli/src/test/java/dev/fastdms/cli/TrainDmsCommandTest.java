@@ -46,7 +46,7 @@ class TrainDmsCommandTest {
         CliTest.Run r = run("train-dms", "--help");
         assertEquals(0, r.code());
         for (String f : new String[]{"--data", "--target-cr", "--window", "--steps", "--seq-len", "--batch", "--lr", "--weight-decay",
-                "--seed", "--threads", "--holdout", "--log", "--no-progress", "--json", "-o"}) {
+                "--seed", "--threads", "--holdout", "--log", "--no-progress", "--json", "-o", "--decision", "adapter"}) {
             assertTrue(r.out().contains(f), f);
         }
         assertTrue(run("--help").out().contains("train-dms"));
@@ -71,7 +71,9 @@ class TrainDmsCommandTest {
         refused(2, "--lr must be", args("--lr", "NaN"));
         refused(2, "Invalid value", args("--steps", "99999999999"));
         refused(2, "shorter than --seq-len", args("--window", "600"));
-        refused(2, "cannot be reached", args("--target-cr", "40"));
+        refused(2, "cannot be reached", args("--target-cr", "40")); // at the default seq-len 512 and window 16 CR <= 30.1
+        refused(2, "--decision must be channel or adapter, got bogus", args("--decision", "bogus"));
+        refused(2, "--decision must be", args("--decision", "ADAPTER"));
     }
 
     @Test
@@ -123,6 +125,7 @@ class TrainDmsCommandTest {
         assertEquals(0, r.code(), r.err());
         JsonNode s = JSON.readTree(r.out());
         assertEquals(steps, s.get("steps").asInt());
+        assertEquals("channel", s.get("decision").asText(), "the default");
         assertEquals("gguf", s.get("format").asText());
         assertEquals(8, s.get("dms").get("window").asInt());
 
@@ -143,6 +146,7 @@ class TrainDmsCommandTest {
 
         JsonNode inspect = JSON.readTree(run("inspect", "-m", out.toString(), "--json").out());
         assertEquals(8, inspect.get("config").get("dms").get("window").asInt());
+        assertEquals("channel", inspect.get("dms_decision").asText());
         CliTest.Run g = run("generate", "-m", out.toString(), "-p", "Once upon a time", "-n", "20", "--json", "--no-progress");
         assertEquals(0, g.code(), g.err());
         assertFalse(JSON.readTree(g.out()).get("text").asText().isBlank());
@@ -156,5 +160,40 @@ class TrainDmsCommandTest {
         CliTest.Run untrained = run("eval", "-m", BIN, "--token-ids", heldIds.toString(), "--ctx", "64", "--json", "--no-progress", "--dms-window", "8");
         double before = JSON.readTree(untrained.out()).get("results").get(0).get("compression_ratio").asDouble();
         assertTrue(before < 0.85 * targetCr, "the original's own decisions were not already there: CR " + before);
+    }
+
+    /**
+     * The decision adapter: the checkpoint carries a dms_alpha projection per layer, loads and runs with DMS, and its
+     * evaluated CR on a held-out stretch is the trainer's hard-decision CR on the same tokens.
+     */
+    @Test
+    void adapterRetrofitWritesTheAdapter() throws Exception {
+        Path out = tmp.resolve("out.gguf");
+        CliTest.Run r = run(args("--decision", "adapter", "--steps", "8", "--seq-len", "64", "--batch", "2", "--window", "8",
+                "--target-cr", "2", "--lr", "3e-3", "--json"));
+        assertEquals(0, r.code(), r.err());
+        JsonNode s = JSON.readTree(r.out());
+        assertEquals("adapter", s.get("decision").asText());
+
+        JsonNode inspect = JSON.readTree(run("inspect", "-m", out.toString(), "--json", "--tensors").out());
+        assertEquals("adapter", inspect.get("dms_decision").asText());
+        assertEquals(8, inspect.get("config").get("dms").get("window").asInt());
+        JsonNode tensors = inspect.get("tensors");
+        int layers = inspect.get("config").get("layers").asInt();
+        for (int l = 0; l < layers; l++) {
+            for (String n : new String[]{"dms_alpha.weight", "dms_alpha.bias", "dms_alpha_norm.weight"}) {
+                assertTrue(tensors.get("blk." + l + "." + n).asText().startsWith("F32"), n + " in layer " + l + ": " + tensors);
+            }
+        }
+        assertTrue(run("inspect", "-m", out.toString()).out().contains("adapter projection"));
+        try (var ck = dev.fastdms.model.format.ModelLoader.open(out)) {
+            float[] a = dev.fastdms.model.format.CheckpointWriter.floats(ck.tensor("blk.0.dms_alpha.weight"));
+            assertTrue(java.util.stream.IntStream.range(0, a.length).anyMatch(i -> a[i] != 0), "the adapter trained away from its zero start");
+        }
+        CliTest.Run e = run("eval", "-m", out.toString(), "--reference-model", BIN, "--token-ids",
+                TrainDmsCommand.sibling(out, ".heldout.json").toString(), "--json", "--no-progress");
+        assertEquals(0, e.code(), e.err());
+        JsonNode res = JSON.readTree(e.out()).get("results").get(0);
+        assertTrue(Double.isFinite(res.get("ppl").asDouble()) && Double.isFinite(res.get("kld").asDouble()), res.toString());
     }
 }

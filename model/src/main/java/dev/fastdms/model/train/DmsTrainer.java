@@ -22,7 +22,9 @@ import java.util.concurrent.Future;
  * eviction is penalised; weighted as a sum over layers and heads it holds the target, as a plain mean it let the KL
  * hold the rate well below it), averaged over the batch. The target eviction rate
  * is the one giving the engine's CR = targetCr at seqLen ({@link EvictionTarget}). Decisions are σ((logit + logistic
- * noise) / 0.1), NVIDIA's temperature; alpha scale and offset stay at the DmsConfig defaults. Sequences run in parallel, each
+ * noise) / 0.1), NVIDIA's temperature; alpha scale and offset stay at the DmsConfig defaults. The logit is the
+ * borrowed query channel, or with {@link TrainOptions.Decision#ADAPTER} a new projection of the normed layer input
+ * that starts at zero (logit -offset: the student begins as the teacher). Sequences run in parallel, each
  * into its own gradient, summed in batch order: results do not depend on the thread count.
  */
 public final class DmsTrainer {
@@ -63,10 +65,16 @@ public final class DmsTrainer {
         data = trainTokens;
         dms = new DmsConfig(o.window(), DmsConfig.DEFAULT_ALPHA_SCALE, DmsConfig.DEFAULT_ALPHA_OFFSET, DmsConfig.Convention.NVIDIA);
         target = new EvictionTarget(o.targetCr(), o.window(), o.seqLen(), o.steps());
+        if (source.hasAdapter()) throw new IllegalArgumentException("the source already has a DMS decision adapter");
         teacher = source;
-        student = source.zerosLike();
-        List<double[]> from = teacher.arrays(), to = student.arrays();
-        for (int i = 0; i < from.size(); i++) System.arraycopy(from.get(i), 0, to.get(i), 0, from.get(i).length);
+        boolean adapter = o.decision() == TrainOptions.Decision.ADAPTER;
+        if (adapter) {
+            student = source.withNewAdapter();
+        } else {
+            student = source.zerosLike();
+            List<double[]> from = teacher.arrays(), to = student.arrays();
+            for (int i = 0; i < from.size(); i++) System.arraycopy(from.get(i), 0, to.get(i), 0, from.get(i).length);
+        }
         teacherT = teacher.transposed();
         GumbelDecision decision = new GumbelDecision(dms.alphaScale(), dms.alphaOffset(), GumbelDecision.TAU);
         grads = new Params[o.batch()];
@@ -75,7 +83,7 @@ public final class DmsTrainer {
         for (int b = 0; b < o.batch(); b++) {
             grads[b] = student.zerosLike();
             teacherPasses[b] = new SequencePass(config, source.ropeFreqs, o.seqLen(), null, o.window());
-            studentPasses[b] = new SequencePass(config, source.ropeFreqs, o.seqLen(), decision, o.window());
+            studentPasses[b] = new SequencePass(config, source.ropeFreqs, o.seqLen(), decision, o.window(), adapter);
         }
         optimizer = new AdamW(student, o.lr(), o.weightDecay(), o.steps());
         order = new SplittableRandom(o.seed());
@@ -139,7 +147,7 @@ public final class DmsTrainer {
     }
 
     /** Logistic noise of step s, batch row b: [layer][T][kvHeads]. */
-    private double[] noise(int s, int b) {
+    double[] noise(int s, int b) {
         int L = config.layers(), T = o.seqLen(), kvh = config.kvHeads();
         double[] n = new double[L * T * kvh];
         for (int l = 0; l < L; l++) {
@@ -174,6 +182,14 @@ public final class DmsTrainer {
      * (row-major float32, in the source file's layout, e.g. GGUF Llama's permuted q/k rows), ready to write back.
      */
     public Map<String, float[]> tensors() { return student.toFloats(); }
+
+    /** The weights being trained (tests). */
+    Params student() { return student; }
+
+    /** The frozen original (tests). */
+    Params teacher() { return teacher; }
+
+    public TrainOptions options() { return o; }
 
     /** The DMS parameters the checkpoint must carry (window, alpha scale, alpha offset, NVIDIA convention). */
     public DmsConfig dms() { return dms; }

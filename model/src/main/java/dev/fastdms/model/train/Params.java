@@ -21,8 +21,12 @@ final class Params {
     final double[] output; // null when tied to the embedding
     final double[][] attnNorm, wq, wk, wv, wo, qNorm, kNorm, ffnNorm, gate, up, down;
     final float[] ropeFreqs; // null without
+    /** The DMS decision adapter ({@code dms_alpha.weight} [kvHeads, dim], its bias, its input norm); null without. */
+    final double[][] dmsAlpha, dmsAlphaBias, dmsAlphaNorm;
 
-    Params(ModelConfig c, boolean tied, float[] ropeFreqs) {
+    Params(ModelConfig c, boolean tied, float[] ropeFreqs) { this(c, tied, ropeFreqs, false); }
+
+    Params(ModelConfig c, boolean tied, float[] ropeFreqs, boolean adapter) {
         this.c = c;
         int L = c.layers(), dim = c.dim(), hd = c.headDim(), ffn = c.ffnDim();
         embedding = new double[c.vocabSize() * dim];
@@ -40,13 +44,18 @@ final class Params {
         qNorm = c.qkNorm() ? new double[L][hd] : null;
         kNorm = c.qkNorm() ? new double[L][hd] : null;
         this.ropeFreqs = ropeFreqs;
+        dmsAlpha = adapter ? new double[L][c.kvHeads() * dim] : null;
+        dmsAlphaBias = adapter ? new double[L][c.kvHeads()] : null;
+        dmsAlphaNorm = adapter ? new double[L][dim] : null;
     }
+
+    boolean hasAdapter() { return dmsAlpha != null; }
 
     /** The model's tensors, dequantised. */
     static Params load(ModelFile f) {
         ModelConfig c = f.config();
         if (f.optionalTensor("blk.0.dms_alpha.weight") != null) {
-            throw new IllegalArgumentException(f.path() + ": has a DMS adapter projection; retrofitting trains the borrowed-channel variant, start from a model without one");
+            throw new IllegalArgumentException(f.path() + ": has a DMS adapter projection already; retrofitting starts from a model without DMS");
         }
         RawTensor rf = f.optionalTensor("rope_freqs.weight");
         float[] freqs = rf == null ? null : floats(rf);
@@ -65,7 +74,24 @@ final class Params {
         return v;
     }
 
-    Params zerosLike() { return new Params(c, output == null, ropeFreqs); }
+    Params zerosLike() { return new Params(c, output == null, ropeFreqs, hasAdapter()); }
+
+    /**
+     * A copy of these (adapter-free) weights plus a fresh decision adapter: projection and bias 0, norm gain 1, so every
+     * decision logit is -alphaOffset (almost no eviction) and no query channel is touched.
+     */
+    Params withNewAdapter() {
+        if (hasAdapter()) throw new IllegalStateException("already has an adapter");
+        Params p = new Params(c, output == null, ropeFreqs, true);
+        java.util.Map<String, double[]> from = new java.util.HashMap<>();
+        forEach(from::put);
+        p.forEach((name, a) -> {
+            double[] src = from.get(name);
+            if (src != null) System.arraycopy(src, 0, a, 0, a.length);
+        });
+        for (double[] n : p.dmsAlphaNorm) java.util.Arrays.fill(n, 1);
+        return p;
+    }
 
     /** Every tensor in file order with its canonical name. */
     void forEach(java.util.function.BiConsumer<String, double[]> f) {
@@ -85,6 +111,11 @@ final class Params {
             f.accept(p + "ffn_gate.weight", gate[l]);
             f.accept(p + "ffn_up.weight", up[l]);
             f.accept(p + "ffn_down.weight", down[l]);
+            if (dmsAlpha != null) {
+                f.accept(p + "dms_alpha.weight", dmsAlpha[l]);
+                f.accept(p + "dms_alpha.bias", dmsAlphaBias[l]);
+                f.accept(p + "dms_alpha_norm.weight", dmsAlphaNorm[l]);
+            }
         }
         f.accept("output_norm.weight", outputNorm);
         if (output != null) f.accept("output.weight", output);
@@ -96,8 +127,8 @@ final class Params {
         return all;
     }
 
-    /** Whether weight decay applies: matrices yes, norm gains no. */
-    static boolean decays(String name) { return !name.endsWith("norm.weight"); }
+    /** Whether weight decay applies: matrices yes, norm gains and biases no. */
+    static boolean decays(String name) { return !name.endsWith("norm.weight") && !name.endsWith(".bias"); }
 
     Map<String, float[]> toFloats() {
         Map<String, float[]> m = new LinkedHashMap<>();

@@ -9,7 +9,9 @@ import java.util.Arrays;
  * needs. As a student (with a {@link GumbelDecision}) it does what the engine does with DMS: after the Qwen3 q-norm
  * the last channel of each KV group's first query head gives the decision, and is zeroed before and after RoPE;
  * under NVIDIA's convention token p+1 decides for key p, which leaves the window when q - p > window. Without one it
- * is the plain model (the teacher).
+ * is the plain model (the teacher). With the decision adapter instead ({@code adapter}, NVIDIA's
+ * {@code dms_separate_alpha}) the decision input is bias[g] + dms_alpha[g]·RMSNorm(x, dms_alpha_norm) on the layer's
+ * residual input x, as the engine computes it, and no query channel is zeroed.
  */
 final class SequencePass {
     /** What one sequence contributed to a step's loss and statistics. */
@@ -20,20 +22,34 @@ final class SequencePass {
     final Rope rope;
     final DmsAttention attention;
     final GumbelDecision decision; // null: the teacher
+    final boolean adapter;         // decisions from the adapter projection rather than the borrowed channel
     private final double eps;
     final int[] tokens;
     // per layer activations
+    /** Decision input before scale and offset (the borrowed channel's value or the adapter's output), [L][T·kvh]. */
+    final double[][] dec;
+    final double[][] xnA, invA; // adapter only: RMSNorm(xIn) and its inverse rms
     final double[][] xIn, inv1, xn1, qRaw, kRaw, qN, kN, invQ, invK, v, qRot, kRot, z, mask, p, att, xMid, inv2, xn2, gate, up, h;
     final double[] xF, invF, xnF, logits;
     // backward scratch
-    private final double[] dx, dxn, dAtt, dq, dk, dv, dGate, dUp, dh, dMask;
+    private final double[] dx, dxn, dAtt, dq, dk, dv, dGate, dUp, dh, dMask, dxnA;
 
     SequencePass(ModelConfig c, float[] ropeFreqs, int tokens, GumbelDecision decision, int window) {
+        this(c, ropeFreqs, tokens, decision, window, false);
+    }
+
+    SequencePass(ModelConfig c, float[] ropeFreqs, int tokens, GumbelDecision decision, int window, boolean adapter) {
         this.c = c;
         T = tokens; L = c.layers(); dim = c.dim(); hd = c.headDim(); qDim = c.qDim(); kvDim = c.kvDim();
         ffn = c.ffnDim(); vocab = c.vocabSize(); kvh = c.kvHeads(); group = c.groupSize();
         eps = c.rmsEps();
         this.decision = decision;
+        if (adapter && decision == null) throw new IllegalArgumentException("an adapter pass needs a decision");
+        this.adapter = adapter;
+        dec = new double[L][T * kvh];
+        xnA = adapter ? new double[L][T * dim] : null;
+        invA = adapter ? new double[L][T] : null;
+        dxnA = adapter ? new double[dim] : null;
         rope = new Rope(c, ropeFreqs, T);
         attention = new DmsAttention(T, c.heads(), kvh, hd, window);
         this.tokens = new int[T];
@@ -63,6 +79,9 @@ final class SequencePass {
      */
     void forward(Params w, Params.Transposed wt, int[] src, int off, double[] noise) {
         System.arraycopy(src, off, tokens, 0, T);
+        if (adapter != (decision != null && w.hasAdapter())) {
+            throw new IllegalArgumentException(adapter ? "the weights carry no decision adapter" : "the weights carry a decision adapter this pass does not use");
+        }
         double[] x = new double[T * dim], tmp = new double[T * dim];
         for (int t = 0; t < T; t++) System.arraycopy(w.embedding, tokens[t] * dim, x, t * dim, dim);
         for (int l = 0; l < L; l++) {
@@ -78,12 +97,24 @@ final class SequencePass {
             System.arraycopy(qN[l], 0, qRot[l], 0, T * qDim);
             System.arraycopy(kN[l], 0, kRot[l], 0, T * kvDim);
             if (decision != null) {
-                for (int t = 0; t < T; t++) {
-                    for (int g = 0; g < kvh; g++) {
-                        z[l][t * kvh + g] = decision.relaxed(qN[l][channel(t, g)], noise[(l * T + t) * kvh + g]);
-                        qRot[l][channel(t, g)] = 0;
+                if (adapter) {
+                    for (int t = 0; t < T; t++) {
+                        invA[l][t] = RmsNorm.forward(xIn[l], t * dim, w.dmsAlphaNorm[l], dim, eps, xnA[l], t * dim);
+                        for (int g = 0; g < kvh; g++) {
+                            double a = w.dmsAlphaBias[l][g];
+                            for (int j = 0, o = g * dim, xo = t * dim; j < dim; j++) a += w.dmsAlpha[l][o + j] * xnA[l][xo + j];
+                            dec[l][t * kvh + g] = a;
+                        }
+                    }
+                } else {
+                    for (int t = 0; t < T; t++) {
+                        for (int g = 0; g < kvh; g++) {
+                            dec[l][t * kvh + g] = qN[l][channel(t, g)];
+                            qRot[l][channel(t, g)] = 0;
+                        }
                     }
                 }
+                for (int i = 0; i < T * kvh; i++) z[l][i] = decision.relaxed(dec[l][i], noise[l * T * kvh + i]);
                 // key j's decision is made by token j+1; the last key has none yet and never leaves the window here
                 for (int g = 0; g < kvh; g++) {
                     for (int j = 0; j < T; j++) mask[l][g * T + j] = j + 1 < T ? GumbelDecision.logKeep(z[l][(j + 1) * kvh + g]) : 0;
@@ -93,7 +124,7 @@ final class SequencePass {
                 for (int hh = 0; hh < c.heads(); hh++) rope.rotate(qRot[l], t * qDim + hh * hd, t, false);
                 for (int g = 0; g < kvh; g++) rope.rotate(kRot[l], t * kvDim + g * hd, t, false);
             }
-            if (decision != null) for (int t = 0; t < T; t++) for (int g = 0; g < kvh; g++) qRot[l][channel(t, g)] = 0;
+            if (decision != null && !adapter) for (int t = 0; t < T; t++) for (int g = 0; g < kvh; g++) qRot[l][channel(t, g)] = 0;
             attention.forward(qRot[l], kRot[l], v[l], decision == null ? null : mask[l], p[l], att[l]);
             Linear.forward(att[l], T, qDim, wt.wo[l], dim, tmp);
             for (int i = 0; i < x.length; i++) x[i] += tmp[i];
@@ -143,7 +174,7 @@ final class SequencePass {
         int window = attention.window, live = 0;
         for (int pos = 0; pos < T; pos++) {
             boolean inWindow = T - 1 - pos <= window;
-            if (inWindow || decision.logit(qN[l][channel(pos + 1, g)]) <= 0) live++;
+            if (inWindow || decision.logit(dec[l][(pos + 1) * kvh + g]) <= 0) live++;
         }
         return (double) live / T;
     }
@@ -170,18 +201,31 @@ final class SequencePass {
             Arrays.fill(dv, 0);
             Arrays.fill(dMask, 0);
             attention.backward(qRot[l], kRot[l], v[l], p[l], dAtt, dq, dk, dv, decision == null ? null : dMask);
-            if (decision != null) for (int t = 0; t < T; t++) for (int g = 0; g < kvh; g++) dq[channel(t, g)] = 0;
+            if (decision != null && !adapter) for (int t = 0; t < T; t++) for (int g = 0; g < kvh; g++) dq[channel(t, g)] = 0;
             for (int t = 0; t < T; t++) {
                 for (int hh = 0; hh < c.heads(); hh++) rope.rotate(dq, t * qDim + hh * hd, t, true);
                 for (int g = 0; g < kvh; g++) rope.rotate(dk, t * kvDim + g * hd, t, true);
             }
             if (decision != null) {
                 for (int t = 0; t < T; t++) {
+                    if (adapter) Arrays.fill(dxnA, 0);
                     for (int g = 0; g < kvh; g++) {
                         double dLogKeep = t >= 1 ? dMask[g * T + t - 1] : 0;
                         double da = t >= 1 && dAlpha != null ? dAlpha[(l * T + t) * kvh + g] : 0;
-                        dq[channel(t, g)] = decision.channelGradient(z[l][t * kvh + g], da, dLogKeep);
+                        double dd = decision.channelGradient(z[l][t * kvh + g], da, dLogKeep);
+                        if (!adapter) {
+                            dq[channel(t, g)] = dd;
+                            continue;
+                        }
+                        grad.dmsAlphaBias[l][g] += dd;
+                        double[] wa = w.dmsAlpha[l], ga = grad.dmsAlpha[l], xa = xnA[l];
+                        for (int j = 0, o = g * dim, xo = t * dim; j < dim; j++) {
+                            ga[o + j] += dd * xa[xo + j];
+                            dxnA[j] += dd * wa[o + j];
+                        }
                     }
+                    // the adapter reads the residual stream itself: its gradient joins dx beside the attention's
+                    if (adapter) RmsNorm.backward(xIn[l], t * dim, w.dmsAlphaNorm[l], dim, invA[l][t], dxnA, 0, dx, t * dim, grad.dmsAlphaNorm[l]);
                 }
             }
             double[] dqRaw = dq, dkRaw = dk;

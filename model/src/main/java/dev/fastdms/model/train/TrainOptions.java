@@ -12,10 +12,40 @@ package dev.fastdms.model.train;
  * @param weightDecay  AdamW decoupled weight decay
  * @param seed         seeds data order and Gumbel noise: the same seed gives the same checkpoint
  * @param threads      worker threads (results do not depend on it)
+ * @param decision     where the eviction decision comes from
  */
 public record TrainOptions(double targetCr, int window, int steps, int seqLen, int batch, double lr,
-                           double weightDecay, long seed, int threads) {
+                           double weightDecay, long seed, int threads, Decision decision) {
+    /** The source of the DMS decision logit. */
+    public enum Decision {
+        /** The borrowed query channel: last channel of each KV group's first query head, zeroed in attention. */
+        QUERY_CHANNEL("channel"),
+        /**
+         * A separate learned projection of the RMS-normed layer input (NVIDIA's {@code dms_separate_alpha}); every query
+         * channel is kept.
+         */
+        ADAPTER("adapter");
+
+        /** The CLI spelling. */
+        public final String cliName;
+
+        Decision(String cliName) { this.cliName = cliName; }
+
+        /** The decision of a CLI spelling, or null. */
+        public static Decision ofCliName(String s) {
+            for (Decision d : values()) if (d.cliName.equals(s)) return d;
+            return null;
+        }
+    }
+
+    /** The borrowed-query-channel retrofit. */
+    public TrainOptions(double targetCr, int window, int steps, int seqLen, int batch, double lr,
+                        double weightDecay, long seed, int threads) {
+        this(targetCr, window, steps, seqLen, batch, lr, weightDecay, seed, threads, Decision.QUERY_CHANNEL);
+    }
+
     public TrainOptions {
+        if (decision == null) throw new IllegalArgumentException("decision must be given");
         if (!(targetCr >= 1) || !Double.isFinite(targetCr)) throw new IllegalArgumentException("target CR must be >= 1, got " + targetCr);
         if (window < 0) throw new IllegalArgumentException("window must be >= 0, got " + window);
         if (steps < 1) throw new IllegalArgumentException("steps must be >= 1, got " + steps);

@@ -18,8 +18,15 @@ class ModelGradientTest {
 
     @Test void qwen3QkNorm() { checkAll(TinyModels.config(true, true)); }
 
-    private static void checkAll(ModelConfig c) {
-        Params w = TinyModels.random(c, 11);
+    /** The separate decision adapter: its projection, bias and norm, and through it the residual stream. */
+    @Test void llamaLayoutWithAdapter() { checkAll(TinyModels.config(false, false), true); }
+
+    @Test void qwen3QkNormWithAdapter() { checkAll(TinyModels.config(true, true), true); }
+
+    private static void checkAll(ModelConfig c) { checkAll(c, false); }
+
+    private static void checkAll(ModelConfig c, boolean adapter) {
+        Params w = TinyModels.random(c, 11, adapter);
         int[] tokens = {1, 4, 4, 9, 0, 10, 3};
         // a gentle decision so α is far from 0 and 1 and the relaxation's gradient is exercised
         GumbelDecision decision = new GumbelDecision(2, 0.3, 0.8);
@@ -27,7 +34,7 @@ class ModelGradientTest {
         teacher.forward(w, w.transposed(), tokens, 0, null);
         double[] teacherLogP = teacher.logProbs();
         double[] noise = FiniteDifference.random(new SplittableRandom(3), c.layers() * T * c.kvHeads(), 1);
-        SequencePass student = new SequencePass(c, null, T, decision, WINDOW);
+        SequencePass student = new SequencePass(c, null, T, decision, WINDOW, adapter);
         double klScale = 1.0 / T, compScale = 0.7, target = 0.95;
         double[] dLogits = new double[T * c.vocabSize()], dAlpha = new double[c.layers() * T * c.kvHeads()];
         student.forward(w, w.transposed(), tokens, 0, noise);
@@ -46,6 +53,14 @@ class ModelGradientTest {
         String[] names = new String[ws.size()];
         int[] k = {0};
         w.forEach((n, a) -> names[k[0]++] = n);
+        assertEquals(adapter, java.util.Arrays.asList(names).contains("blk.1.dms_alpha_norm.weight"));
+        if (adapter) {
+            // the adapter must get a gradient (a pass that ignored it would pass the finite differences trivially)
+            double norm = 0;
+            for (double g : grad.dmsAlpha[0]) norm += Math.abs(g);
+            for (double g : grad.dmsAlphaNorm[0]) norm += Math.abs(g);
+            assertTrue(norm > 1e-6, "adapter gradient " + norm);
+        }
         for (int i = 0; i < ws.size(); i++) FiniteDifference.check(names[i], ws.get(i), gs.get(i), f, 1e-5);
         // embedding rows of tokens not in the sequence get nothing (tied: only through the head)
         if (!c.tiedEmbeddings()) for (int i = 0; i < c.dim(); i++) assertEquals(0, grad.embedding[2 * c.dim() + i]);

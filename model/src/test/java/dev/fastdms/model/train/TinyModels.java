@@ -13,9 +13,12 @@ final class TinyModels {
                 ropeHalf, !qkNorm, qkNorm, null);
     }
 
-    static Params random(ModelConfig c, long seed) {
+    static Params random(ModelConfig c, long seed) { return random(c, seed, false); }
+
+    /** With adapter, a random decision adapter too (projection, bias and norm gain). */
+    static Params random(ModelConfig c, long seed, boolean adapter) {
         SplittableRandom r = new SplittableRandom(seed);
-        Params p = new Params(c, c.tiedEmbeddings(), null);
+        Params p = new Params(c, c.tiedEmbeddings(), null, adapter);
         p.forEach((name, a) -> {
             boolean norm = name.endsWith("norm.weight");
             for (int i = 0; i < a.length; i++) a[i] = norm ? 1 + 0.3 * (r.nextDouble() * 2 - 1) : 0.6 * (r.nextDouble() * 2 - 1);

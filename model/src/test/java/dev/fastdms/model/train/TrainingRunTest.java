@@ -88,8 +88,24 @@ class TrainingRunTest {
         assertFalse(java.util.Arrays.equals(a.get("blk.0.attn_q.weight"), source.toFloats().get("blk.0.attn_q.weight")), "training changed the weights");
     }
 
+    @Test
+    void adapterSameSeedSameTensorsOnAnyThreadCount() {
+        Params source = TinyModels.random(TinyModels.config(false, false), 3);
+        int[] data = new SplittableRandom(9).ints(300, 0, 11).toArray();
+        var adapter = TrainOptions.Decision.ADAPTER;
+        Map<String, float[]> a = run(source, data, 1, 1, adapter), c = run(source, data, 1, 2, adapter);
+        assertEquals(a.keySet(), c.keySet());
+        for (String name : a.keySet()) assertArrayEquals(a.get(name), c.get(name), name + " with 2 threads");
+        assertTrue(a.containsKey("blk.0.dms_alpha.weight"));
+        assertFalse(run(source, data, 1, 1).containsKey("blk.0.dms_alpha.weight"), "the channel retrofit has no adapter");
+    }
+
     private static Map<String, float[]> run(Params source, int[] data, long seed, int threads) {
-        DmsTrainer t = new DmsTrainer(source, data, new TrainOptions(2, 2, 4, 16, 3, 1e-2, 0.1, seed, threads));
+        return run(source, data, seed, threads, TrainOptions.Decision.QUERY_CHANNEL);
+    }
+
+    private static Map<String, float[]> run(Params source, int[] data, long seed, int threads, TrainOptions.Decision decision) {
+        DmsTrainer t = new DmsTrainer(source, data, new TrainOptions(2, 2, 4, 16, 3, 1e-2, 0.1, seed, threads, decision));
         for (int s = 0; s < 4; s++) t.step();
         return t.tensors();
     }
