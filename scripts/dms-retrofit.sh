@@ -3,19 +3,35 @@
 # model with a full cache, beside every training-free policy at the CR the retrofit measured, on held-out in-domain
 # text (the tail of the training text, never trained on) and on WikiText-2. Prints a Markdown table.
 # Usage: scripts/dms-retrofit.sh [ASSETS_DIR] [WORK_DIR]   (defaults ../shared/assets, /tmp/fastdms-retrofit)
-# Env: CRS="2 4 8", SEEDS=200 (sampled stories of 500 tokens for the training text), TRAIN_FLAGS="..." (extra flags).
+# Env: CRS="2 4 8", SEEDS=1000 (sampled stories of 500 tokens for the training text), TRAIN_FLAGS="..." (extra
+# train-dms flags, e.g. "--decision adapter" with its own WORK_DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ASSETS="${1:-../shared/assets}"
 WORK="${2:-${TMPDIR:-/tmp}/fastdms-retrofit}"
 CRS="${CRS:-2 4 8}"
-SEEDS="${SEEDS:-200}"
+SEEDS="${SEEDS:-1000}"
 MODEL="$ASSETS/models/stories260K/stories260K-f32.gguf"
 mkdir -p "$WORK"
 
-# 1. in-domain training text: the model's own samples at temperature 1 (kept between runs)
+# 1. in-domain training text: the model's own samples at temperature 1, one per seed, 500 tokens each (kept between
+#    runs), drawn through `serve` so one JVM samples 24 at a time (continuous batching)
 if [ ! -s "$WORK/data.txt" ]; then
-  for s in $(seq 1 "$SEEDS"); do ./fastdms generate -m "$MODEL" -n 500 --temperature 1 --seed "$s" --no-progress 2>/dev/null; echo; done > "$WORK/data.txt.part"
+  PORT="${PORT:-8199}"
+  ./fastdms serve -m "$MODEL" --port "$PORT" --max-seqs 32 2> "$WORK/serve.log" &
+  SERVER=$!
+  trap 'kill $SERVER 2>/dev/null || true' EXIT
+  for _ in $(seq 1 60); do curl -sf "localhost:$PORT/health" >/dev/null && break; sleep 1; done
+  mkdir -p "$WORK/samples"
+  seq 1 "$SEEDS" | xargs -P 24 -I{} curl -sf "localhost:$PORT/v1/completions" -H 'Content-Type: application/json' \
+    -d '{"prompt":"","max_tokens":500,"temperature":1,"seed":{}}' -o "$WORK/samples/{}.json"
+  kill $SERVER; wait $SERVER 2>/dev/null || true; trap - EXIT
+  python3 - "$WORK" "$SEEDS" <<'PY' > "$WORK/data.txt.part"
+import json, sys
+work, n = sys.argv[1], int(sys.argv[2])
+for s in range(1, n + 1):
+    print(json.load(open(f"{work}/samples/{s}.json"))["choices"][0]["text"])
+PY
   mv "$WORK/data.txt.part" "$WORK/data.txt"
 fi
 head -c 10000 "$ASSETS/eval/wikitext-2-raw/wiki.test.raw" > "$WORK/wiki.txt"
