@@ -22,10 +22,10 @@ import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
 @Command(name = "train-dms", mixinStandardHelpOptions = true,
-        description = {"Retrofit a model with learned DMS: train all weights by distillation from the frozen original plus a",
-                "compression term, then write a checkpoint that carries the DMS parameters (GGUF for GGUF and llama2.c models,",
-                "a Hugging Face directory for one). The last --holdout of the data is never trained on and is written beside",
-                "the output as OUT.heldout.json (token ids, for eval --token-ids) and OUT.heldout.txt (its text)."})
+        description = "Retrofit a model with learned DMS: train all weights by distillation from the frozen original plus a "
+                + "compression term, then write a checkpoint that carries the DMS parameters (GGUF for GGUF and llama2.c models, "
+                + "a Hugging Face directory for one). The last --holdout of the data is never trained on and is written beside "
+                + "the output as OUT.heldout.json (token ids, for eval --token-ids) and OUT.heldout.txt (its text).")
 final class TrainDmsCommand implements Callable<Integer> {
     /**
      * Defaults: stories260K retrofits to CR 4 in under 15 minutes on 2 cores (docs/quality.md). Sequences fill the
