@@ -462,6 +462,35 @@ public final class Kernels {
         a.set(ib, r1);
     }
 
+    /**
+     * Frees one head's slots of flagged keys whose window has closed for every query from {@code pos} on, moving the
+     * last live row into each freed slot; its live count and pending position are read from and written back to
+     * {@code headState}. Mirrors the reclaim in cache's HeadKv (DmsStep.endStep), for the end-of-step reclaim.
+     */
+    static void reclaimHead(IntArray headState, IntArray slotMeta, IntArray ring, FloatArray kF, FloatArray vF, ByteArray kB, ByteArray vB,
+                            FloatArray kS, FloatArray vS, IntArray cfg, int head, int pos, int window) {
+        int hd = cfg.get(HEAD_DIM), cap = cfg.get(SLOTS), ringN = cfg.get(RING), kvType = cfg.get(KV_TYPE), blocks = cfg.get(KV_BLOCKS);
+        int live = headState.get(2 * head), pending = headState.get(2 * head + 1);
+        int ringBase = head * ringN, slotBase = head * cap;
+        while (pending < pos && pos - pending > window) {
+            int s = ring.get(ringBase + pending % ringN);
+            pending++;
+            if (slotMeta.get(2 * (slotBase + s) + 1) == 1) {
+                int last = live - 1;
+                if (s != last) {
+                    moveRow(kF, vF, kB, vB, kS, vS, kvType, blocks, hd, slotBase + last, slotBase + s);
+                    int lp = slotMeta.get(2 * (slotBase + last));
+                    slotMeta.set(2 * (slotBase + s), lp);
+                    slotMeta.set(2 * (slotBase + s) + 1, slotMeta.get(2 * (slotBase + last) + 1));
+                    if (lp >= pending) ring.set(ringBase + lp % ringN, s);
+                }
+                live--;
+            }
+        }
+        headState.set(2 * head, live);
+        headState.set(2 * head + 1, pending);
+    }
+
     /** Copies cache row {@code from} over row {@code to} (keys, values, their scales). */
     static void moveRow(FloatArray kF, FloatArray vF, ByteArray kB, ByteArray vB, FloatArray kS, FloatArray vS,
                         int kvType, int blocks, int hd, int from, int to) {
@@ -1016,8 +1045,7 @@ public final class Kernels {
         // the end-of-step reclaim, item (row, KV head): frees what the sequence's last query of the step could not
         // see, so the cache shrinks right after a prefill and holds exactly that query's view (the CR the golden files
         // define), as the JVM cache does; mirrors cache's DmsStep.endStep. A sequence with one row in the step (decode)
-        // has nothing to free: its append reclaimed at the same position. Written out here, not as a helper: TornadoVM
-        // inlines at most 600 nodes per call.
+        // has nothing to free: its append reclaimed at the same position.
         int kvHeads = cfg.get(KV_HEADS), R = cfg.get(MAX_ROWS), seqOff = Layout.seqOff(R);
         for (int i = r * wg + lid; i < n * kvHeads; i += dim * wg) {
             int t = i / kvHeads, g = i - t * kvHeads;
@@ -1027,28 +1055,8 @@ public final class Kernels {
             int firstOfSeq = (t == 0 ? 1 : 0) | (step.get(seqOff + TornadoMath.max(t - 1, 0)) != seq ? 1 : 0);
             int pb = Layout.paramOff(R) + seq * SLOT_PARAMS;
             if (lastOfSeq * (1 - firstOfSeq) * step.get(pb + P_DMS) == 1) {
-                int window = step.get(pb + P_WINDOW), pos = step.get(Layout.posOff(R) + t);
-                int hd = cfg.get(HEAD_DIM), cap = cfg.get(SLOTS), ringN = cfg.get(RING), kvType = cfg.get(KV_TYPE), blocks = cfg.get(KV_BLOCKS);
-                int head = (seq * cfg.get(LAYERS) + layer) * kvHeads + g;
-                int live = headState.get(2 * head), pending = headState.get(2 * head + 1);
-                int ringBase = head * ringN, slotBase = head * cap;
-                while (pending < pos && pos - pending > window) {
-                    int s = ring.get(ringBase + pending % ringN);
-                    pending++;
-                    if (slotMeta.get(2 * (slotBase + s) + 1) == 1) {
-                        int last = live - 1;
-                        if (s != last) {
-                            moveRow(kF, vF, kB, vB, kS, vS, kvType, blocks, hd, slotBase + last, slotBase + s);
-                            int lp = slotMeta.get(2 * (slotBase + last));
-                            slotMeta.set(2 * (slotBase + s), lp);
-                            slotMeta.set(2 * (slotBase + s) + 1, slotMeta.get(2 * (slotBase + last) + 1));
-                            if (lp >= pending) ring.set(ringBase + lp % ringN, s);
-                        }
-                        live--;
-                    }
-                }
-                headState.set(2 * head, live);
-                headState.set(2 * head + 1, pending);
+                reclaimHead(headState, slotMeta, ring, kF, vF, kB, vB, kS, vS, cfg, (seq * cfg.get(LAYERS) + layer) * kvHeads + g,
+                        step.get(Layout.posOff(R) + t), step.get(pb + P_WINDOW));
             }
         }
         float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
@@ -1073,8 +1081,7 @@ public final class Kernels {
         // the end-of-step reclaim, item (row, KV head): frees what the sequence's last query of the step could not
         // see, so the cache shrinks right after a prefill and holds exactly that query's view (the CR the golden files
         // define), as the JVM cache does; mirrors cache's DmsStep.endStep. A sequence with one row in the step (decode)
-        // has nothing to free: its append reclaimed at the same position. Written out here, not as a helper: TornadoVM
-        // inlines at most 600 nodes per call.
+        // has nothing to free: its append reclaimed at the same position.
         int kvHeads = cfg.get(KV_HEADS), R = cfg.get(MAX_ROWS), seqOff = Layout.seqOff(R);
         for (int i = r * wg + lid; i < n * kvHeads; i += dim * wg) {
             int t = i / kvHeads, g = i - t * kvHeads;
@@ -1084,28 +1091,8 @@ public final class Kernels {
             int firstOfSeq = (t == 0 ? 1 : 0) | (step.get(seqOff + TornadoMath.max(t - 1, 0)) != seq ? 1 : 0);
             int pb = Layout.paramOff(R) + seq * SLOT_PARAMS;
             if (lastOfSeq * (1 - firstOfSeq) * step.get(pb + P_DMS) == 1) {
-                int window = step.get(pb + P_WINDOW), pos = step.get(Layout.posOff(R) + t);
-                int hd = cfg.get(HEAD_DIM), cap = cfg.get(SLOTS), ringN = cfg.get(RING), kvType = cfg.get(KV_TYPE), blocks = cfg.get(KV_BLOCKS);
-                int head = (seq * cfg.get(LAYERS) + layer) * kvHeads + g;
-                int live = headState.get(2 * head), pending = headState.get(2 * head + 1);
-                int ringBase = head * ringN, slotBase = head * cap;
-                while (pending < pos && pos - pending > window) {
-                    int s = ring.get(ringBase + pending % ringN);
-                    pending++;
-                    if (slotMeta.get(2 * (slotBase + s) + 1) == 1) {
-                        int last = live - 1;
-                        if (s != last) {
-                            moveRow(kF, vF, kB, vB, kS, vS, kvType, blocks, hd, slotBase + last, slotBase + s);
-                            int lp = slotMeta.get(2 * (slotBase + last));
-                            slotMeta.set(2 * (slotBase + s), lp);
-                            slotMeta.set(2 * (slotBase + s) + 1, slotMeta.get(2 * (slotBase + last) + 1));
-                            if (lp >= pending) ring.set(ringBase + lp % ringN, s);
-                        }
-                        live--;
-                    }
-                }
-                headState.set(2 * head, live);
-                headState.set(2 * head + 1, pending);
+                reclaimHead(headState, slotMeta, ring, kF, vF, kB, vB, kS, vS, cfg, (seq * cfg.get(LAYERS) + layer) * kvHeads + g,
+                        step.get(Layout.posOff(R) + t), step.get(pb + P_WINDOW));
             }
         }
         int lo = bf16 * LUT_BF16;
@@ -1131,8 +1118,7 @@ public final class Kernels {
         // the end-of-step reclaim, item (row, KV head): frees what the sequence's last query of the step could not
         // see, so the cache shrinks right after a prefill and holds exactly that query's view (the CR the golden files
         // define), as the JVM cache does; mirrors cache's DmsStep.endStep. A sequence with one row in the step (decode)
-        // has nothing to free: its append reclaimed at the same position. Written out here, not as a helper: TornadoVM
-        // inlines at most 600 nodes per call.
+        // has nothing to free: its append reclaimed at the same position.
         int kvHeads = cfg.get(KV_HEADS), R = cfg.get(MAX_ROWS), seqOff = Layout.seqOff(R);
         for (int i = r * wg + lid; i < n * kvHeads; i += dim * wg) {
             int t = i / kvHeads, g = i - t * kvHeads;
@@ -1142,28 +1128,8 @@ public final class Kernels {
             int firstOfSeq = (t == 0 ? 1 : 0) | (step.get(seqOff + TornadoMath.max(t - 1, 0)) != seq ? 1 : 0);
             int pb = Layout.paramOff(R) + seq * SLOT_PARAMS;
             if (lastOfSeq * (1 - firstOfSeq) * step.get(pb + P_DMS) == 1) {
-                int window = step.get(pb + P_WINDOW), pos = step.get(Layout.posOff(R) + t);
-                int hd = cfg.get(HEAD_DIM), cap = cfg.get(SLOTS), ringN = cfg.get(RING), kvType = cfg.get(KV_TYPE), blocks = cfg.get(KV_BLOCKS);
-                int head = (seq * cfg.get(LAYERS) + layer) * kvHeads + g;
-                int live = headState.get(2 * head), pending = headState.get(2 * head + 1);
-                int ringBase = head * ringN, slotBase = head * cap;
-                while (pending < pos && pos - pending > window) {
-                    int s = ring.get(ringBase + pending % ringN);
-                    pending++;
-                    if (slotMeta.get(2 * (slotBase + s) + 1) == 1) {
-                        int last = live - 1;
-                        if (s != last) {
-                            moveRow(kF, vF, kB, vB, kS, vS, kvType, blocks, hd, slotBase + last, slotBase + s);
-                            int lp = slotMeta.get(2 * (slotBase + last));
-                            slotMeta.set(2 * (slotBase + s), lp);
-                            slotMeta.set(2 * (slotBase + s) + 1, slotMeta.get(2 * (slotBase + last) + 1));
-                            if (lp >= pending) ring.set(ringBase + lp % ringN, s);
-                        }
-                        live--;
-                    }
-                }
-                headState.set(2 * head, live);
-                headState.set(2 * head + 1, pending);
+                reclaimHead(headState, slotMeta, ring, kF, vF, kB, vB, kS, vS, cfg, (seq * cfg.get(LAYERS) + layer) * kvHeads + g,
+                        step.get(Layout.posOff(R) + t), step.get(pb + P_WINDOW));
             }
         }
         float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
@@ -1188,8 +1154,7 @@ public final class Kernels {
         // the end-of-step reclaim, item (row, KV head): frees what the sequence's last query of the step could not
         // see, so the cache shrinks right after a prefill and holds exactly that query's view (the CR the golden files
         // define), as the JVM cache does; mirrors cache's DmsStep.endStep. A sequence with one row in the step (decode)
-        // has nothing to free: its append reclaimed at the same position. Written out here, not as a helper: TornadoVM
-        // inlines at most 600 nodes per call.
+        // has nothing to free: its append reclaimed at the same position.
         int kvHeads = cfg.get(KV_HEADS), R = cfg.get(MAX_ROWS), seqOff = Layout.seqOff(R);
         for (int i = r * wg + lid; i < n * kvHeads; i += dim * wg) {
             int t = i / kvHeads, g = i - t * kvHeads;
@@ -1199,28 +1164,8 @@ public final class Kernels {
             int firstOfSeq = (t == 0 ? 1 : 0) | (step.get(seqOff + TornadoMath.max(t - 1, 0)) != seq ? 1 : 0);
             int pb = Layout.paramOff(R) + seq * SLOT_PARAMS;
             if (lastOfSeq * (1 - firstOfSeq) * step.get(pb + P_DMS) == 1) {
-                int window = step.get(pb + P_WINDOW), pos = step.get(Layout.posOff(R) + t);
-                int hd = cfg.get(HEAD_DIM), cap = cfg.get(SLOTS), ringN = cfg.get(RING), kvType = cfg.get(KV_TYPE), blocks = cfg.get(KV_BLOCKS);
-                int head = (seq * cfg.get(LAYERS) + layer) * kvHeads + g;
-                int live = headState.get(2 * head), pending = headState.get(2 * head + 1);
-                int ringBase = head * ringN, slotBase = head * cap;
-                while (pending < pos && pos - pending > window) {
-                    int s = ring.get(ringBase + pending % ringN);
-                    pending++;
-                    if (slotMeta.get(2 * (slotBase + s) + 1) == 1) {
-                        int last = live - 1;
-                        if (s != last) {
-                            moveRow(kF, vF, kB, vB, kS, vS, kvType, blocks, hd, slotBase + last, slotBase + s);
-                            int lp = slotMeta.get(2 * (slotBase + last));
-                            slotMeta.set(2 * (slotBase + s), lp);
-                            slotMeta.set(2 * (slotBase + s) + 1, slotMeta.get(2 * (slotBase + last) + 1));
-                            if (lp >= pending) ring.set(ringBase + lp % ringN, s);
-                        }
-                        live--;
-                    }
-                }
-                headState.set(2 * head, live);
-                headState.set(2 * head + 1, pending);
+                reclaimHead(headState, slotMeta, ring, kF, vF, kB, vB, kS, vS, cfg, (seq * cfg.get(LAYERS) + layer) * kvHeads + g,
+                        step.get(Layout.posOff(R) + t), step.get(pb + P_WINDOW));
             }
         }
         float[] red = kc.allocateFloatLocalArray(MAX_LOCAL);
