@@ -81,8 +81,6 @@ public final class Weights {
         if (t.elements() != n) {
             throw new ModelFormatException(f.path() + ": tensor " + name + " has " + t.elements() + " elements, expected " + n);
         }
-        float[] v = new float[n];
-        FloatTensor.of(t.type(), t.data(), n).copyTo(0, v, 0, n);
-        return v;
+        return t.floats();
     }
 }

@@ -6,7 +6,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.fastdms.cache.DmsConfig;
 import dev.fastdms.model.ModelConfig;
 import dev.fastdms.model.format.GGUF.ValueType;
-import dev.fastdms.model.tensor.FloatTensor;
 import dev.fastdms.model.tensor.GgmlType;
 import dev.fastdms.model.tensor.Quantizer;
 import dev.fastdms.model.tokenizer.Llama2cGguf;
@@ -50,17 +49,9 @@ public final class CheckpointWriter {
         Map<String, float[]> m = new LinkedHashMap<>();
         for (String name : modelTensors(source.config(), source)) {
             RawTensor t = source.optionalTensor(name);
-            if (t != null) m.put(name, floats(t));
+            if (t != null) m.put(name, t.floats());
         }
         return m;
-    }
-
-    public static float[] floats(RawTensor t) {
-        long n = t.elements();
-        if (n > Integer.MAX_VALUE - 8) throw new IllegalArgumentException(t.name() + ": " + n + " elements do not fit one float array");
-        float[] out = new float[(int) n];
-        FloatTensor.of(t.type(), t.data(), n).copyTo(0, out, 0, (int) n);
-        return out;
     }
 
     public static void write(ModelFile source, Map<String, float[]> tensors, DmsConfig dms, Path out) throws IOException {

@@ -1,5 +1,6 @@
 package dev.fastdms.model.format;
 
+import dev.fastdms.model.tensor.FloatTensor;
 import dev.fastdms.model.tensor.GgmlType;
 
 import java.lang.foreign.MemorySegment;
@@ -21,6 +22,15 @@ public record RawTensor(String name, GgmlType type, long[] shape, MemorySegment 
 
     /** Contiguous length: the last dimension. */
     public long cols() { return shape[shape.length - 1]; }
+
+    /** Every element dequantised to a float, in storage order. */
+    public float[] floats() {
+        long n = elements();
+        if (n > Integer.MAX_VALUE - 8) throw new IllegalArgumentException(name + ": " + n + " elements do not fit one float array");
+        float[] out = new float[(int) n];
+        FloatTensor.of(type, data, n).copyTo(0, out, 0, (int) n);
+        return out;
+    }
 
     @Override
     public String toString() { return name + " " + type + " " + Arrays.toString(shape); }

@@ -3,7 +3,6 @@ package dev.fastdms.model.train;
 import dev.fastdms.model.ModelConfig;
 import dev.fastdms.model.format.ModelFile;
 import dev.fastdms.model.format.RawTensor;
-import dev.fastdms.model.tensor.FloatTensor;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -58,20 +57,14 @@ final class Params {
             throw new IllegalArgumentException(f.path() + ": has a DMS adapter projection already; retrofitting starts from a model without DMS");
         }
         RawTensor rf = f.optionalTensor("rope_freqs.weight");
-        float[] freqs = rf == null ? null : floats(rf);
+        float[] freqs = rf == null ? null : rf.floats();
         Params p = new Params(c, f.optionalTensor("output.weight") == null, freqs);
         p.forEach((name, a) -> {
-            float[] v = floats(f.tensor(name));
+            float[] v = f.tensor(name).floats();
             if (v.length != a.length) throw new IllegalArgumentException(f.path() + ": tensor " + name + " has " + v.length + " elements, expected " + a.length);
             for (int i = 0; i < a.length; i++) a[i] = v[i];
         });
         return p;
-    }
-
-    private static float[] floats(RawTensor t) {
-        float[] v = new float[Math.toIntExact(t.elements())];
-        FloatTensor.of(t.type(), t.data(), t.elements()).copyTo(0, v, 0, v.length);
-        return v;
     }
 
     Params zerosLike() { return new Params(c, output == null, ropeFreqs, hasAdapter()); }
