@@ -10,6 +10,7 @@ import dev.fastdms.model.tensor.CpuCores;
 import dev.fastdms.model.tokenizer.Tokenizer;
 import dev.fastdms.model.tokenizer.Tokenizers;
 import dev.fastdms.model.train.DmsTrainer;
+import dev.fastdms.model.train.EvictionTarget;
 import dev.fastdms.model.train.TrainOptions;
 import dev.fastdms.model.train.TrainStats;
 import picocli.CommandLine.Command;
@@ -207,8 +208,7 @@ final class TrainDmsCommand implements Callable<Integer> {
     /** The window leaves room to evict, and the target CR is within what a sequence of seqLen can give. */
     private void checkReachable() {
         if (window >= seqLen) throw new IllegalArgumentException("--window " + window + " must be shorter than --seq-len " + seqLen + " (nothing would be evicted in training)");
-        // at the last query a sequence keeps at least the window and the query itself
-        double reachable = seqLen / (window + 1.0);
+        double reachable = EvictionTarget.maxCr(window, seqLen);
         if (targetCr > reachable) {
             throw new IllegalArgumentException(String.format("--target-cr %s cannot be reached: with --window %d a sequence of %d tokens keeps at least %d, CR at most %.2f",
                     targetCr, window, seqLen, window + 1, reachable));

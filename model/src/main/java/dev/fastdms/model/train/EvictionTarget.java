@@ -6,7 +6,7 @@ package dev.fastdms.model.train;
  * seqLen / (window + 1 + (1 - e)(seqLen - window - 1)) = targetCr. The target rises linearly from 0 over the first
  * three quarters of the run and then holds, so the model ends trained at the rate it is exported with.
  */
-final class EvictionTarget {
+public final class EvictionTarget {
     static final double RAMP_FRACTION = 0.75;
 
     final double finalRate;
@@ -17,6 +17,9 @@ final class EvictionTarget {
         rampSteps = Math.max(1, (int) Math.round(steps * RAMP_FRACTION));
     }
 
+    /** The highest CR a sequence of seqLen can give: its last window + 1 tokens (all, if fewer) are always retained. */
+    public static double maxCr(int window, int seqLen) { return (double) seqLen / Math.min(seqLen, window + 1); }
+
     static double rate(double targetCr, int window, int seqLen) {
         if (targetCr == 1) return 0;
         int older = seqLen - window - 1;
@@ -24,7 +27,7 @@ final class EvictionTarget {
         if (older <= 0 || retained < window + 1) {
             throw new IllegalArgumentException("target CR " + targetCr + " is out of reach at sequence length " + seqLen
                     + " with window " + window + ": the last " + Math.min(seqLen, window + 1) + " tokens are always retained, so the CR is at most "
-                    + (double) seqLen / Math.min(seqLen, window + 1));
+                    + maxCr(window, seqLen));
         }
         return 1 - (retained - (window + 1)) / older;
     }
