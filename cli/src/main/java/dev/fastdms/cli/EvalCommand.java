@@ -65,7 +65,7 @@ final class EvalCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         if (referenceModel != null && !Files.exists(referenceModel)) throw new IllegalArgumentException(referenceModel + ": no such model file or directory (--reference-model)");
         try (Engine engine = Engine.open(model.toEngineOptions(ctx.value), Progress.forLoad(model.noProgress));
-             Engine reference = referenceModel == null ? null : Engine.open(referenceOptions(engine), ProgressListener.NONE)) {
+             Engine reference = referenceModel == null ? null : Engine.open(referenceOptions(), ProgressListener.NONE)) {
             if (reference != null) SameVocabulary.require(engine, reference);
             int[] ids = readTokens(engine);
             if (maxTokens != null) ids = java.util.Arrays.copyOf(ids, Math.min(ids.length, maxTokens));
@@ -122,7 +122,7 @@ final class EvalCommand implements Callable<Integer> {
     }
 
     /** The reference runs where the model runs, with a full cache (its own DMS parameters, if any, are not used). */
-    private Engine.Options referenceOptions(Engine engine) {
+    private Engine.Options referenceOptions() {
         Engine.Options m = model.toEngineOptions(ctx.value);
         return new Engine.Options(referenceModel, null, 0, m.threads(), m.backend(), KvDtype.F32, "none",
                 null, 0, 0, 0).onDevice(m.backend(), m.device(), m.kvSlots(), 1, 0);
