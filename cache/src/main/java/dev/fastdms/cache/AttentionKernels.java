@@ -1,5 +1,6 @@
 package dev.fastdms.cache;
 
+import dev.fastdms.simd.Lanes;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;

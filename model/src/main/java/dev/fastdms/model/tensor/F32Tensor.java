@@ -1,6 +1,6 @@
 package dev.fastdms.model.tensor;
 
-import dev.fastdms.cache.Lanes;
+import dev.fastdms.simd.Lanes;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;

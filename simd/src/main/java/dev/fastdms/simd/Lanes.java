@@ -1,4 +1,4 @@
-package dev.fastdms.cache;
+package dev.fastdms.simd;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorShuffle;
