@@ -53,6 +53,18 @@ public abstract class FloatTensor {
         return AHEAD == 0 ? 0 : data.get(java.lang.foreign.ValueLayout.JAVA_BYTE, Math.min(byteOffset + AHEAD, data.byteSize() - 1));
     }
 
+    /**
+     * Loads one byte per cache line of the stored elements [offset, offset + n) (block-aligned), to pull them from DRAM
+     * while other work runs: the outer-product GEMM touches its next tile's weights before multiplying the current
+     * one, whose short row slices the hardware prefetcher does not follow. Returns their sum, for {@link #keep}.
+     */
+    final int touchRange(long offset, long n) {
+        long from = type().byteSize(offset), to = Math.min(type().byteSize(offset + n), data.byteSize());
+        int sum = 0;
+        for (long b = from; b < to; b += 64) sum += data.get(java.lang.foreign.ValueLayout.JAVA_BYTE, b);
+        return sum;
+    }
+
     /** Consumes the sum of touched bytes so that the JIT keeps the loads (it cannot rule the branch out). */
     protected static void keep(int touched) {
         if (touched == Integer.MIN_VALUE) sink = touched;
