@@ -285,6 +285,25 @@ class TensorTypesTest {
         }
     }
 
+    /**
+     * The outer-product GEMM sums each output as one chain over the columns in order, so a row's result is the same
+     * bits whatever the batch it is computed in (prefill chunks of any size give the same logits), across several
+     * column slices and a partly filled packed block.
+     */
+    @Test
+    void outerProductResultsDoNotDependOnTheBatch() {
+        int rows = 40, cols = 3 * OuterGemm.KC + 256;
+        SplittableRandom r = new SplittableRandom(5);
+        float[] w = new float[rows * cols], x = new float[70 * cols];
+        for (int i = 0; i < w.length; i++) w[i] = (float) r.nextGaussian();
+        for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+        FloatTensor t = F32Tensor.wrap(w);
+        float[] big = new float[70 * rows], small = new float[17 * rows];
+        t.matmul(x, cols, big, rows, 70, rows, cols);
+        t.matmul(x, cols, small, rows, 17, rows, cols);
+        for (int i = 0; i < small.length; i++) assertEquals(Float.floatToIntBits(big[i]), Float.floatToIntBits(small[i]), "element " + i);
+    }
+
     @Test
     void f32OddRowLength() {
         int rows = 6, cols = 37, batch = 3;
