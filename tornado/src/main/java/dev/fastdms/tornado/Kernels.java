@@ -249,16 +249,7 @@ public final class Kernels {
         int blocks = cols / 32;
         int base = ((layered == 1 ? ctrl.get(LAYER) * rowsOut : 0) + (layered == 2 ? (ctrl.get(LAYER_NEXT) - 1) * rowsOut : 0) + r) * blocks * 34;
         for (int t = first; t < n; t++) {
-            float sum = 0f;
-            for (int b = lid; b < blocks; b += wg) {
-                int o = base + b * 34;
-                float d = lut.get((w.get(o) & 0xFF) | ((w.get(o + 1) & 0xFF) << 8));
-                int xo = t * cols + b * 32;
-                float s = 0f;
-                for (int j = 0; j < 32; j++) s += w.get(o + 2 + j) * in.get(xo + j);
-                sum += d * s;
-            }
-            red[lid] = sum;
+            red[lid] = partialQ8(w, lut, base, in, t * cols, cols, lid, wg);
             for (int s = wg / 2; s > 0; s /= 2) {
                 kc.localBarrier();
                 if (lid < s) red[lid] += red[lid + s];
@@ -283,20 +274,7 @@ public final class Kernels {
         int blocks = cols / 32;
         int base = ((layered == 1 ? ctrl.get(LAYER) * rowsOut : 0) + (layered == 2 ? (ctrl.get(LAYER_NEXT) - 1) * rowsOut : 0) + r) * blocks * 18;
         for (int t = first; t < n; t++) {
-            float sum = 0f;
-            for (int b = lid; b < blocks; b += wg) {
-                int o = base + b * 18;
-                float d = lut.get((w.get(o) & 0xFF) | ((w.get(o + 1) & 0xFF) << 8));
-                int xo = t * cols + b * 32;
-                float s = 0f;
-                for (int j = 0; j < 16; j++) {
-                    // nibbles from the signed byte: "& 0xFF" makes TornadoVM type the value unsigned, and "- 8" then wraps
-                    int q = w.get(o + 2 + j);
-                    s += ((q & 15) - 8) * in.get(xo + j) + (((q >> 4) & 15) - 8) * in.get(xo + j + 16);
-                }
-                sum += d * s;
-            }
-            red[lid] = sum;
+            red[lid] = partialQ4(w, lut, base, in, t * cols, cols, lid, wg);
             for (int s = wg / 2; s > 0; s /= 2) {
                 kc.localBarrier();
                 if (lid < s) red[lid] += red[lid + s];
@@ -1323,29 +1301,33 @@ public final class Kernels {
         return sum;
     }
 
+    /**
+     * Quantised rows (Q8_0: 34-byte blocks; Q4_0: 18): each thread takes 4 consecutive weight bytes per step (Q8_0:
+     * 4 elements; Q4_0: their 8 nibbles) and the work-group's threads take consecutive runs, so neighbouring threads
+     * read neighbouring bytes (coalesced on a GPU; a thread per block read 32 scattered bytes per load). The threads
+     * that share a block each read its scale.
+     */
     static float partialQ8N(ByteArray w, FloatArray lut, int base, FloatArray x, int xo, FloatArray nw, int no, float inv, int cols, int lid, int wg) {
         float sum = 0f;
-        for (int b = lid; b < cols / 32; b += wg) {
-            int o = base + b * 34;
+        for (int e = 4 * lid; e < cols; e += 4 * wg) {
+            int o = base + (e >> 5) * 34, q = o + 2 + (e & 31);
             float d = lut.get((w.get(o) & 0xFF) | ((w.get(o + 1) & 0xFF) << 8));
-            int x0 = xo + b * 32, n0 = no + b * 32;
-            float s = 0f;
-            for (int j = 0; j < 32; j++) s += w.get(o + 2 + j) * (nw.get(n0 + j) * (x.get(x0 + j) * inv));
-            sum += d * s;
+            sum += d * (w.get(q) * (nw.get(no + e) * (x.get(xo + e) * inv)) + w.get(q + 1) * (nw.get(no + e + 1) * (x.get(xo + e + 1) * inv))
+                    + w.get(q + 2) * (nw.get(no + e + 2) * (x.get(xo + e + 2) * inv)) + w.get(q + 3) * (nw.get(no + e + 3) * (x.get(xo + e + 3) * inv)));
         }
         return sum;
     }
 
     static float partialQ4N(ByteArray w, FloatArray lut, int base, FloatArray x, int xo, FloatArray nw, int no, float inv, int cols, int lid, int wg) {
         float sum = 0f;
-        for (int b = lid; b < cols / 32; b += wg) {
-            int o = base + b * 18;
+        for (int u = lid; u < cols / 8; u += wg) {
+            int o = base + (u >> 2) * 18, q = o + 2 + (u & 3) * 4, e = (u >> 2) * 32 + (u & 3) * 4;
             float d = lut.get((w.get(o) & 0xFF) | ((w.get(o + 1) & 0xFF) << 8));
-            int x0 = xo + b * 32, n0 = no + b * 32;
             float s = 0f;
-            for (int j = 0; j < 16; j++) {
-                int q = w.get(o + 2 + j);
-                s += ((q & 15) - 8) * (nw.get(n0 + j) * (x.get(x0 + j) * inv)) + (((q >> 4) & 15) - 8) * (nw.get(n0 + j + 16) * (x.get(x0 + j + 16) * inv));
+            for (int i = 0; i < 4; i++) {
+                int b = w.get(q + i);
+                s += ((b & 15) - 8) * (nw.get(no + e + i) * (x.get(xo + e + i) * inv))
+                        + (((b >> 4) & 15) - 8) * (nw.get(no + e + i + 16) * (x.get(xo + e + i + 16) * inv));
             }
             sum += d * s;
         }
@@ -1367,27 +1349,23 @@ public final class Kernels {
 
     static float partialQ8(ByteArray w, FloatArray lut, int base, FloatArray in, int xo, int cols, int lid, int wg) {
         float sum = 0f;
-        for (int b = lid; b < cols / 32; b += wg) {
-            int o = base + b * 34;
+        for (int e = 4 * lid; e < cols; e += 4 * wg) {
+            int o = base + (e >> 5) * 34, q = o + 2 + (e & 31);
             float d = lut.get((w.get(o) & 0xFF) | ((w.get(o + 1) & 0xFF) << 8));
-            int x0 = xo + b * 32;
-            float s = 0f;
-            for (int j = 0; j < 32; j++) s += w.get(o + 2 + j) * in.get(x0 + j);
-            sum += d * s;
+            sum += d * (w.get(q) * in.get(xo + e) + w.get(q + 1) * in.get(xo + e + 1) + w.get(q + 2) * in.get(xo + e + 2) + w.get(q + 3) * in.get(xo + e + 3));
         }
         return sum;
     }
 
     static float partialQ4(ByteArray w, FloatArray lut, int base, FloatArray in, int xo, int cols, int lid, int wg) {
         float sum = 0f;
-        for (int b = lid; b < cols / 32; b += wg) {
-            int o = base + b * 18;
+        for (int u = lid; u < cols / 8; u += wg) {
+            int o = base + (u >> 2) * 18, q = o + 2 + (u & 3) * 4, e = xo + (u >> 2) * 32 + (u & 3) * 4;
             float d = lut.get((w.get(o) & 0xFF) | ((w.get(o + 1) & 0xFF) << 8));
-            int x0 = xo + b * 32;
             float s = 0f;
-            for (int j = 0; j < 16; j++) {
-                int q = w.get(o + 2 + j);
-                s += ((q & 15) - 8) * in.get(x0 + j) + (((q >> 4) & 15) - 8) * in.get(x0 + j + 16);
+            for (int i = 0; i < 4; i++) {
+                int b = w.get(q + i);
+                s += ((b & 15) - 8) * in.get(e + i) + (((b >> 4) & 15) - 8) * in.get(e + i + 16);
             }
             sum += d * s;
         }
