@@ -206,7 +206,6 @@ public final class Q4_KTensor extends FloatTensor {
     @Override
     public void copyTo(long offset, float[] out, int outOff, int n) {
         if (offset % BLOCK != 0 || n % BLOCK != 0) { super.copyTo(offset, out, outOff, n); return; }
-        if (Q8_0Tensor.WIDE) { copyTo512(offset, out, outOff, n); return; }
         long blk = offset / BLOCK * BYTES;
         for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
             float d = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk)), dmin = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk + 2));
@@ -223,26 +222,6 @@ public final class Q4_KTensor extends FloatTensor {
                     IntVector q = ((IntVector) ByteVector.fromMemorySegment(B8, data, blk + 16 + c * 32 + p, ByteOrder.LITTLE_ENDIAN).convertShape(VectorOperators.B2I, I, 0)).and(0xFF);
                     ((FloatVector) q.and(0x0F).convert(VectorOperators.I2F, 0)).fma(sLo, mLo).intoArray(out, o + p);
                     ((FloatVector) q.lanewise(VectorOperators.LSHR, 4).convert(VectorOperators.I2F, 0)).fma(sHi, mHi).intoArray(out, o + 32 + p);
-                }
-            }
-        }
-    }
-
-    /** {@link #copyTo} at 512 bits (the prefill GEMM dequantises with it): 16 bytes on byte lanes, as {@link #dot512}. */
-    private void copyTo512(long offset, float[] out, int outOff, int n) {
-        long blk = offset / BLOCK * BYTES;
-        for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
-            float d = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk)), dmin = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk + 2));
-            long sc = scales(data.get(LONG_LE, blk + 4), data.get(INT_LE, blk + 12)), mn = mins(data.get(LONG_LE, blk + 4), data.get(INT_LE, blk + 12));
-            for (int c = 0; c < 4; c++) {
-                FloatVector sLo = FloatVector.broadcast(FW, d * at(sc, 2 * c)), mLo = FloatVector.broadcast(FW, -dmin * at(mn, 2 * c));
-                FloatVector sHi = FloatVector.broadcast(FW, d * at(sc, 2 * c + 1)), mHi = FloatVector.broadcast(FW, -dmin * at(mn, 2 * c + 1));
-                int o = outOff + j + c * 64;
-                for (int p = 0; p < 32; p += 16) {
-                    ByteVector q = ByteVector.fromMemorySegment(BW, data, blk + 16 + c * 32 + p, ByteOrder.LITTLE_ENDIAN);
-                    ((FloatVector) q.and(NIBBLE).convertShape(VectorOperators.B2F, FW, 0)).fma(sLo, mLo).intoArray(out, o + p);
-                    ((FloatVector) q.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and(NIBBLE)
-                            .convertShape(VectorOperators.B2F, FW, 0)).fma(sHi, mHi).intoArray(out, o + 32 + p);
                 }
             }
         }
