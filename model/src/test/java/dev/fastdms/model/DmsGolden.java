@@ -77,4 +77,31 @@ public final class DmsGolden {
             s.kv().release();
         }
     }
+
+    /**
+     * The golden decoded one row per step: each step's append reclaims at its own position (a one-row step has no
+     * end-of-step reclaim on the device), so after the last step the cache must hold the golden's retained counts at
+     * the last position, and give its CR.
+     */
+    public static void assertDecodeKeepsGoldenSlots(ForwardPass fp, JsonNode ref, String backend) {
+        ModelConfig c = fp.config();
+        int[] ids = new int[ref.get("input_ids").size()];
+        for (int i = 0; i < ids.length; i++) ids[i] = ref.get("input_ids").get(i).asInt();
+        float[] logits = new float[c.vocabSize()];
+        for (JsonNode cs : ref.get("cases")) {
+            JsonNode d = cs.get("dms");
+            DmsConfig dms = new DmsConfig(d.get("window").asInt(), (float) d.get("alpha_scale").asDouble(),
+                    (float) d.get("alpha_offset").asDouble(), DmsConfig.Convention.valueOf(d.get("convention").asText().toUpperCase()));
+            String tag = backend + " decode " + dms.convention() + " w=" + dms.window() + ": ";
+            Sequence s = fp.newSequence(KvDtype.F32, dms);
+            for (int i = 0; i < ids.length; i++) fp.forward(s, ids, i, 1, logits, false);
+            for (int l = 0; l < c.layers(); l++) {
+                for (int h = 0; h < c.kvHeads(); h++) {
+                    assertEquals(cs.get("retained_at_last_position").get(h).get(l).asInt(), s.kv().live(l, h), tag + "slots the cache holds, l" + l + " h" + h);
+                }
+            }
+            assertEquals(cs.get("compression_ratio").asDouble(), s.kv().compressionRatio(), 1e-12, tag + "the cache's CR");
+            s.kv().release();
+        }
+    }
 }

@@ -11,7 +11,9 @@ class DmsReferenceTest {
     void reproducesStories260KDmsGolden() throws Exception {
         var ref = new ObjectMapper().readTree(TestAssets.asset("reference/stories260K_dms_reference.json").toFile());
         try (ModelFile mf = ModelLoader.open(TestAssets.asset("models/stories260K/stories260K-f32.gguf"))) {
-            DmsGolden.assertReproduces(new Transformer(mf.config(), new Weights(mf), 64), ref, "jvm");
+            Transformer t = new Transformer(mf.config(), new Weights(mf), 64);
+            DmsGolden.assertReproduces(t, ref, "jvm");
+            DmsGolden.assertDecodeKeepsGoldenSlots(t, ref, "jvm");
         }
     }
 }

@@ -24,6 +24,7 @@ class DmsOnDeviceTest {
             try (TornadoForward dev = new TornadoForward("opencl", Devices.pick("opencl", 0), mf.config(), new Weights(mf),
                     new TornadoForward.Settings(16, 2, 0, maxWindow, KvDtype.F32, true, 16, false))) {
                 DmsGolden.assertReproduces(dev, ref, "opencl");
+                DmsGolden.assertDecodeKeepsGoldenSlots(dev, ref, "opencl");
             }
         }
     }
