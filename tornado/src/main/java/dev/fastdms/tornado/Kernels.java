@@ -372,22 +372,13 @@ public final class Kernels {
                     slotMeta.set(2 * (slotBase + ps) + 1, 1);
                 }
                 if (j == t && dmsOn == 1) {
-                    // reclaim(pos): tokens whose window has closed for every query from pos on
-                    while (pending < pos && pos - pending > window) {
-                        int s = ring.get(ringBase + pending % ringN);
-                        pending++;
-                        if (slotMeta.get(2 * (slotBase + s) + 1) == 1) {
-                            int last = live - 1;
-                            if (s != last) {
-                                moveRow(kF, vF, kB, vB, kS, vS, kvType, blocks, hd, slotBase + last, slotBase + s);
-                                int lp = slotMeta.get(2 * (slotBase + last));
-                                slotMeta.set(2 * (slotBase + s), lp);
-                                slotMeta.set(2 * (slotBase + s) + 1, slotMeta.get(2 * (slotBase + last) + 1));
-                                if (lp >= pending) ring.set(ringBase + lp % ringN, s);
-                            }
-                            live--;
-                        }
-                    }
+                    // reclaim(pos): tokens whose window has closed for every query from pos on (the helper works on
+                    // headState, so this head's running counts go through it)
+                    headState.set(2 * head, live);
+                    headState.set(2 * head + 1, pending);
+                    reclaimHead(headState, slotMeta, ring, kF, vF, kB, vB, kS, vS, cfg, head, pos, window);
+                    live = headState.get(2 * head);
+                    pending = headState.get(2 * head + 1);
                 }
                 if (live >= cap) {
                     status.set(STATUS_FULL, 1);
@@ -443,7 +434,8 @@ public final class Kernels {
     /**
      * Frees one head's slots of flagged keys whose window has closed for every query from {@code pos} on, moving the
      * last live row into each freed slot; its live count and pending position are read from and written back to
-     * {@code headState}. Mirrors the reclaim in cache's HeadKv (DmsStep.endStep), for the end-of-step reclaim.
+     * {@code headState}. Mirrors the reclaim in cache's HeadKv (DmsStep.endStep), for the end-of-step reclaim and the
+     * one before a sequence's first row is appended.
      */
     static void reclaimHead(IntArray headState, IntArray slotMeta, IntArray ring, FloatArray kF, FloatArray vF, ByteArray kB, ByteArray vB,
                             FloatArray kS, FloatArray vS, IntArray cfg, int head, int pos, int window) {
