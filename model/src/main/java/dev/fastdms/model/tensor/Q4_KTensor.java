@@ -72,9 +72,8 @@ public final class Q4_KTensor extends FloatTensor {
     @Override
     public float dot(long offset, float[] x, int xOff, int n) {
         if (!Q8_0Tensor.WIDE) return dot256(offset, x, xOff, n);
-        float[] xp = prepare(x, xOff, n), sc = scaleScratch(n);
-        float mins = headers(offset, xp, n, n, sc);
-        return dot512(offset, xp, 0, n, sc) - mins;
+        float[] xp = prepare(x, xOff, n);
+        return dot512(offset, xp, 0, n) - minTerm(offset, xp, n, n);
     }
 
     /** The input is rearranged once per product and shared by all rows. */
@@ -84,9 +83,7 @@ public final class Q4_KTensor extends FloatTensor {
     @Override
     protected float rowDot(long offset, float[] x, int xOff, float[] prepared, int cols, int from, int n) {
         if (prepared == null) return dot(offset, x, xOff + from, n);
-        float[] sc = scaleScratch(n);
-        float mins = headers(offset, prepared, cols + from / 32, n, sc);
-        return dot512(offset, prepared, from, n, sc) - mins;
+        return dot512(offset, prepared, from, n) - minTerm(offset, prepared, cols + from / 32, n);
     }
 
     static final VectorSpecies<Float> FW = FloatVector.SPECIES_512;
@@ -95,14 +92,6 @@ public final class Q4_KTensor extends FloatTensor {
     /** Constant operands as vectors: a scalar operand inlines a broadcast, and C2's inlining node budget is tight here. */
     private static final ByteVector NIBBLE = ByteVector.broadcast(BW, (byte) 0x0F);
     private static final ThreadLocal<float[]> PREPARED = ThreadLocal.withInitial(() -> new float[0]);
-    private static final ThreadLocal<float[]> SCALES = ThreadLocal.withInitial(() -> new float[0]);
-
-    /** The thread's array for a row's n / 32 sub-block scales d * scale (grown when needed). */
-    private static float[] scaleScratch(int n) {
-        float[] sc = SCALES.get();
-        if (sc.length < n / 32) SCALES.set(sc = new float[n / 32]);
-        return sc;
-    }
 
     /**
      * The thread's scratch array (grown when needed) holding x[xOff .. + n) in the order the kernel reads it: the 32
@@ -124,21 +113,25 @@ public final class Q4_KTensor extends FloatTensor {
     }
 
     /**
-     * Σ d*scale * q·x over the row, with the sub-block scales d * scale that {@link #headers} wrote to {@code sc}. 16
-     * bytes at a time on byte lanes: their low nibbles (16 values of sub-block 2c) and high nibbles (shifted on int
-     * lanes, then masked: x86 has no byte shift; 16 values of sub-block 2c+1) each widened once to 16 float lanes. Two
-     * such groups per step share their two sub-blocks' scales, applied once. One flat loop, x read linearly (a nested
-     * loop, or x indexed by sub-block position, kept range checks in the loop and ran at half the speed).
+     * Σ d*scale * q·x over the row (the min term is {@link #minTerm}). 16 bytes at a time on byte lanes: their low
+     * nibbles (16 values of sub-block 2c) and high nibbles (shifted on int lanes, then masked: x86 has no byte shift;
+     * 16 values of sub-block 2c+1) each widened once to 16 float lanes. Two such groups per step share their two
+     * sub-blocks' scales, applied once. One flat loop, x read linearly (a nested loop, or x indexed by sub-block
+     * position, kept range checks in the loop and ran at half the speed).
      */
-    private float dot512(long offset, float[] xp, int xpOff, int n, float[] sc) {
+    private float dot512(long offset, float[] xp, int xpOff, int n) {
         long blk = offset / BLOCK * BYTES - BYTES;
         FloatVector acc = FloatVector.zero(FW), acc2 = acc, acc3 = acc, acc4 = acc; // chains swapped each step (see Q4_0Tensor)
+        float d = 0f;
+        long scales = 0;
         int touched = 0;
         for (int g = 0; g < n / 32; g += 2) { // two 16-byte groups per step: the same two sub-blocks, scaled once
             int h = g & 7;
-            if (h == 0) { // a new super-block
+            if (h == 0) { // a new super-block and its scales
                 blk += BYTES;
                 touched += touch(blk) + touch(blk + 64) + touch(blk + 128); // see FloatTensor.AHEAD
+                d = Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk));
+                scales = scales(data.get(LONG_LE, blk + 4), data.get(INT_LE, blk + 12));
             }
             ByteVector q = ByteVector.fromMemorySegment(BW, data, blk + 16 + 16 * h, ByteOrder.LITTLE_ENDIAN);
             ByteVector r = ByteVector.fromMemorySegment(BW, data, blk + 32 + 16 * h, ByteOrder.LITTLE_ENDIAN);
@@ -148,8 +141,8 @@ public final class Q4_KTensor extends FloatTensor {
                     .convertShape(VectorOperators.B2F, FW, 0)).mul(FloatVector.fromArray(FW, xp, xpOff + 32 * g + 16));
             pHi = ((FloatVector) r.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and(NIBBLE)
                     .convertShape(VectorOperators.B2F, FW, 0)).fma(FloatVector.fromArray(FW, xp, xpOff + 32 * g + 48), pHi);
-            FloatVector nextLo = pLo.fma(FloatVector.broadcast(FW, sc[g]), acc2);
-            FloatVector nextHi = pHi.fma(FloatVector.broadcast(FW, sc[g + 1]), acc4);
+            FloatVector nextLo = pLo.fma(FloatVector.broadcast(FW, d * at(scales, h)), acc2);
+            FloatVector nextHi = pHi.fma(FloatVector.broadcast(FW, d * at(scales, h + 1)), acc4);
             acc2 = acc;
             acc = nextLo;
             acc4 = acc3;
@@ -160,21 +153,17 @@ public final class Q4_KTensor extends FloatTensor {
     }
 
     /**
-     * One pass over the row's super-block headers (the row is then in L1 for {@link #dot512}): writes each sub-block's
-     * d * scale to sc[k] (8 six-bit scales widened to float lanes at once; one scalar conversion per sub-block inside
-     * the vector loop cost a quarter of its work) and returns Σ dmin * min * Σ x from the prepared sums. Kept out of
-     * the vector loop also so that C2 inlines that loop whole.
+     * Σ over the row's sub-blocks of dmin * min * Σ x, from the prepared sums: a pass of its own over the super-block
+     * headers (the row is then in L1 for {@link #dot512}), which keeps the vector loop small enough for C2 to inline.
      */
-    private float headers(long offset, float[] xp, int sumsOff, int n, float[] sc) {
+    private float minTerm(long offset, float[] xp, int sumsOff, int n) {
         long blk = offset / BLOCK * BYTES;
         FloatVector acc = FloatVector.zero(F);
-        for (int k = 0; k < n / 32; k += 8, blk += BYTES) {
-            long lo = data.get(LONG_LE, blk + 4);
-            int hi = data.get(INT_LE, blk + 12);
-            FloatVector sv = (FloatVector) LongVector.broadcast(L2, scales(lo, hi)).reinterpretAsBytes().convertShape(VectorOperators.B2F, F, 0);
-            sv.mul(Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk))).intoArray(sc, k);
-            FloatVector mv = (FloatVector) LongVector.broadcast(L2, mins(lo, hi)).reinterpretAsBytes().convertShape(VectorOperators.B2F, F, 0);
-            acc = mv.mul(FloatVector.fromArray(F, xp, sumsOff + k)).fma(FloatVector.broadcast(F, Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk + 2))), acc);
+        for (int s = sumsOff; s < sumsOff + n / 32; s += 8, blk += BYTES) {
+            // the 8 six-bit mins widened to 8 float lanes at once, times the 8 sub-block sums
+            long m = mins(data.get(LONG_LE, blk + 4), data.get(INT_LE, blk + 12));
+            FloatVector mv = (FloatVector) LongVector.broadcast(L2, m).reinterpretAsBytes().convertShape(VectorOperators.B2F, F, 0);
+            acc = mv.mul(FloatVector.fromArray(F, xp, s)).fma(FloatVector.broadcast(F, Float.float16ToFloat(data.get(Q8_0Tensor.SHORT, blk + 2))), acc);
         }
         return Lanes.sum(acc);
     }
