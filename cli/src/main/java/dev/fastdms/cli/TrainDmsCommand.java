@@ -34,7 +34,7 @@ final class TrainDmsCommand implements Callable<Integer> {
      */
     static final class Defaults {
         static final String TARGET_CR = "4", WINDOW = "16", STEPS = "1000", BATCH = "4", LR = "1e-3",
-                WEIGHT_DECAY = "0", SEED = "1", HOLDOUT = "0.1", DECISION = "channel";
+                WEIGHT_DECAY = "0", SEED = "1", HOLDOUT = "0.1", DECISION = "channel", BUDGET = "global";
         static final int SEQ_LEN = 512;
     }
 
@@ -58,6 +58,12 @@ final class TrainDmsCommand implements Callable<Integer> {
                     "channel of each KV group's first query head, zeroed in attention); adapter = a new learned projection of the",
                     "RMS-normed layer input (NVIDIA's separate alpha), every query channel kept."})
     String decisionName;
+
+    @Option(names = "--budget", defaultValue = Defaults.BUDGET, paramLabel = "KIND",
+            description = {"Over what the eviction rate must reach the target (default ${DEFAULT-VALUE}): global = the mean over all",
+                    "layers and KV heads (the DMS paper's term; heads may settle on very different rates); per-head = every",
+                    "layer's every KV head on its own."})
+    String budgetName;
 
     @Option(names = "--steps", defaultValue = Defaults.STEPS, paramLabel = "N", description = "Optimizer steps (default ${DEFAULT-VALUE}).")
     int steps;
@@ -84,7 +90,7 @@ final class TrainDmsCommand implements Callable<Integer> {
     @Option(names = "--holdout", defaultValue = Defaults.HOLDOUT, paramLabel = "F", description = "Fraction of the data's tokens, at its end, never trained on (0 <= F < 1, default ${DEFAULT-VALUE}).")
     double holdout;
 
-    @Option(names = "--log", paramLabel = "FILE.jsonl", description = "Write one JSON object per step (step, loss, kl, compression_loss, eviction_rate, target_eviction_rate, compression_ratio, seconds).")
+    @Option(names = "--log", paramLabel = "FILE.jsonl", description = "Write one JSON object per step (step, loss, kl, compression_loss, eviction_rate, target_eviction_rate, min_head_eviction_rate, compression_ratio, seconds).")
     Path log;
 
     @Option(names = "--no-progress", description = "Do not draw the progress bar.")
@@ -96,6 +102,7 @@ final class TrainDmsCommand implements Callable<Integer> {
     @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
 
     private TrainOptions.Decision decision = TrainOptions.Decision.QUERY_CHANNEL;
+    private TrainOptions.Budget budget = TrainOptions.Budget.GLOBAL;
 
     /** Limits past which a value is a typo, not a plan. */
     static final int MAX_STEPS = 10_000_000, MAX_SEQ_LEN = 1 << 20, MAX_BATCH = 4096;
@@ -126,7 +133,7 @@ final class TrainDmsCommand implements Callable<Integer> {
                 throw new IllegalArgumentException(data + ": --holdout " + holdout + " keeps " + split.heldOut().length + " tokens, too few to score (give more data or --holdout 0)");
             }
             TrainOptions options = new TrainOptions(targetCr, window, steps, seqLen, batch, lr, weightDecay, seed,
-                    threads != null ? threads : CpuCores.forThisProcess(), decision);
+                    threads != null ? threads : CpuCores.forThisProcess(), decision, budget);
             long t0 = System.nanoTime();
             DmsTrainer trainer = new DmsTrainer(mf, split.train(), options);
             TrainStats last = train(trainer);
@@ -167,6 +174,7 @@ final class TrainDmsCommand implements Callable<Integer> {
             o.put("output", output.toString());
             o.put("format", CheckpointWriter.outputFormat(mf));
             o.put("decision", decision.cliName);
+            o.put("budget", budget.cliName);
             o.put("steps", steps);
             o.put("seconds", seconds);
             o.put("ms_per_step", 1000 * seconds / steps);
@@ -191,6 +199,8 @@ final class TrainDmsCommand implements Callable<Integer> {
     void validateFlags() {
         decision = TrainOptions.Decision.ofCliName(decisionName);
         if (decision == null) throw new IllegalArgumentException("--decision must be channel or adapter, got " + decisionName);
+        budget = TrainOptions.Budget.ofCliName(budgetName);
+        if (budget == null) throw new IllegalArgumentException("--budget must be global or per-head, got " + budgetName);
         if (!(targetCr >= 1 && targetCr <= 1000)) throw new IllegalArgumentException("--target-cr must be a number in [1, 1000], got " + targetCr);
         if (window < 0 || window > MAX_SEQ_LEN) throw new IllegalArgumentException("--window must be in [0, " + MAX_SEQ_LEN + "], got " + window);
         if (steps < 1 || steps > MAX_STEPS) throw new IllegalArgumentException("--steps must be in [1, " + MAX_STEPS + "], got " + steps);

@@ -29,6 +29,7 @@ final class TrainLog implements AutoCloseable {
         o.put("compression_loss", s.compressionLoss());
         o.put("eviction_rate", s.evictionRate());
         o.put("target_eviction_rate", s.targetEvictionRate());
+        o.put("min_head_eviction_rate", s.minHeadEvictionRate());
         o.put("compression_ratio", s.compressionRatio());
         o.put("seconds", s.seconds());
         return o;

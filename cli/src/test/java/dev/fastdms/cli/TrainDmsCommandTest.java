@@ -46,7 +46,7 @@ class TrainDmsCommandTest {
         CliTest.Run r = run("train-dms", "--help");
         assertEquals(0, r.code());
         for (String f : new String[]{"--data", "--target-cr", "--window", "--steps", "--seq-len", "--batch", "--lr", "--weight-decay",
-                "--seed", "--threads", "--holdout", "--log", "--no-progress", "--json", "-o", "--decision", "adapter"}) {
+                "--seed", "--threads", "--holdout", "--log", "--no-progress", "--json", "-o", "--decision", "adapter", "--budget", "per-head"}) {
             assertTrue(r.out().contains(f), f);
         }
         assertTrue(run("--help").out().contains("train-dms"));
@@ -74,6 +74,7 @@ class TrainDmsCommandTest {
         refused(2, "cannot be reached", args("--target-cr", "40")); // at the default seq-len 512 and window 16 CR <= 30.1
         refused(2, "--decision must be channel or adapter, got bogus", args("--decision", "bogus"));
         refused(2, "--decision must be", args("--decision", "ADAPTER"));
+        refused(2, "--budget must be global or per-head, got head", args("--budget", "head"));
     }
 
     @Test

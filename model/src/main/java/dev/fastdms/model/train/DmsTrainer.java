@@ -20,7 +20,8 @@ import java.util.concurrent.Future;
  * <p>Loss per step: mean over tokens of KL(teacher ‖ student) plus, per sequence, the paper's one-sided term
  * max(0, target·L·H − Σ α) per token, i.e. L·H · max(0, target − mean α) over L layers and H KV heads (only too little
  * eviction is penalised; weighted as a sum over layers and heads it holds the target, as a plain mean it let the KL
- * hold the rate well below it), averaged over the batch. The target eviction rate
+ * hold the rate well below it), averaged over the batch; with {@link TrainOptions.Budget#PER_HEAD} the hinge is taken per
+ * (layer, KV head) and averaged, so that no head can keep everything while the others evict for it. The target eviction rate
  * is the one giving the engine's CR = targetCr at seqLen ({@link EvictionTarget}). Decisions are σ((logit + logistic
  * noise) / 0.1), NVIDIA's temperature; alpha scale and offset stay at the DmsConfig defaults. The logit is the
  * borrowed query channel, or with {@link TrainOptions.Decision#ADAPTER} a new projection of the normed layer input
@@ -114,7 +115,7 @@ public final class DmsTrainer {
                 double[] teacherLogP = tp.logProbs();
                 sp.forward(student, studentT, data, starts[row], noise(s, row));
                 double[] dLogits = new double[T * config.vocabSize()], dAlpha = new double[config.layers() * T * config.kvHeads()];
-                losses[row] = sp.loss(teacherLogP, targetRate, klScale, compressionScale, dLogits, dAlpha);
+                losses[row] = sp.loss(teacherLogP, targetRate, klScale, compressionScale, o.budget() == TrainOptions.Budget.PER_HEAD, dLogits, dAlpha);
                 Params g = grads[row];
                 for (double[] a : g.arrays()) java.util.Arrays.fill(a, 0);
                 sp.backward(student, dLogits, dAlpha, g);
@@ -131,7 +132,7 @@ public final class DmsTrainer {
             }
         }
         optimizer.step(total);
-        double kl = 0, comp = 0, alpha = 0, kept = 0;
+        double kl = 0, comp = 0, alpha = 0, kept = 0, minHead = 0;
         int decisions = 0, heads = 0;
         for (SequencePass.Loss l : losses) {
             kl += l.klSum();
@@ -140,10 +141,11 @@ public final class DmsTrainer {
             decisions += l.decisions();
             kept += l.keptFractionSum();
             heads += l.heads();
+            minHead += l.minHeadAlpha() / B;
         }
         kl /= (double) B * T;
         comp *= (double) config.layers() * config.kvHeads() / B; // as weighted in the loss
-        return new TrainStats(s, kl + comp, kl, comp, alpha / decisions, targetRate, heads / kept, (System.nanoTime() - start) / 1e9);
+        return new TrainStats(s, kl + comp, kl, comp, alpha / decisions, targetRate, heads / kept, (System.nanoTime() - start) / 1e9, minHead);
     }
 
     /** Logistic noise of step s, batch row b: [layer][T][kvHeads]. */

@@ -15,7 +15,7 @@ import java.util.Arrays;
  */
 final class SequencePass {
     /** What one sequence contributed to a step's loss and statistics. */
-    record Loss(double klSum, double compression, double alphaSum, int decisions, double keptFractionSum, int heads) {}
+    record Loss(double klSum, double compression, double alphaSum, int decisions, double keptFractionSum, int heads, double minHeadAlpha) {}
 
     final ModelConfig c;
     final int T, L, dim, hd, qDim, kvDim, ffn, vocab, kvh, group;
@@ -150,23 +150,41 @@ final class SequencePass {
 
     /**
      * The student's loss klScale·Σ KL + compressionScale·max(0, target - mean α) and its gradients with respect to the
-     * logits and the decisions α (about keys 0..T-2, made by tokens 1..T-1), which {@link #backward} takes.
+     * logits and the decisions α (about keys 0..T-2, made by tokens 1..T-1), which {@link #backward} takes. With
+     * {@code perHead} the compression term is the mean over (layer, KV head) of max(0, target - that head's mean α):
+     * the same gradient per decision as the global term, but only for the heads below the target.
      */
     Loss loss(double[] teacherLogP, double targetEviction, double klScale, double compressionScale, double[] dLogits, double[] dAlpha) {
+        return loss(teacherLogP, targetEviction, klScale, compressionScale, false, dLogits, dAlpha);
+    }
+
+    Loss loss(double[] teacherLogP, double targetEviction, double klScale, double compressionScale, boolean perHead, double[] dLogits, double[] dAlpha) {
         double kl = 0;
         for (int t = 0; t < T; t++) kl += Distillation.klAndGradient(logits, t * vocab, teacherLogP, t * vocab, vocab, klScale, dLogits, t * vocab);
         Arrays.fill(dAlpha, 0);
-        double alphaSum = 0, kept = 0;
+        double alphaSum = 0, kept = 0, hinge = 0, minHead = 1;
         int n = L * (T - 1) * kvh;
         for (int l = 0; l < L; l++) {
-            for (int t = 1; t < T; t++) for (int g = 0; g < kvh; g++) alphaSum += GumbelDecision.alpha(z[l][t * kvh + g]);
-            for (int g = 0; g < kvh; g++) kept += keptFraction(l, g);
+            for (int g = 0; g < kvh; g++) {
+                double headSum = 0;
+                for (int t = 1; t < T; t++) headSum += GumbelDecision.alpha(z[l][t * kvh + g]);
+                alphaSum += headSum;
+                minHead = Math.min(minHead, headSum / (T - 1));
+                kept += keptFraction(l, g);
+                double headHinge = targetEviction - headSum / (T - 1);
+                if (perHead && headHinge > 0) {
+                    hinge += headHinge / (L * kvh);
+                    for (int t = 1; t < T; t++) dAlpha[(l * T + t) * kvh + g] = -compressionScale / n;
+                }
+            }
         }
-        double hinge = Math.max(0, targetEviction - alphaSum / n);
-        if (hinge > 0) {
-            for (int l = 0; l < L; l++) for (int t = 1; t < T; t++) for (int g = 0; g < kvh; g++) dAlpha[(l * T + t) * kvh + g] = -compressionScale / n;
+        if (!perHead) {
+            hinge = Math.max(0, targetEviction - alphaSum / n);
+            if (hinge > 0) {
+                for (int l = 0; l < L; l++) for (int t = 1; t < T; t++) for (int g = 0; g < kvh; g++) dAlpha[(l * T + t) * kvh + g] = -compressionScale / n;
+            }
         }
-        return new Loss(kl, hinge, alphaSum, n, kept, L * kvh);
+        return new Loss(kl, hinge, alphaSum, n, kept, L * kvh, minHead);
     }
 
     /** Retained / seen at the last query under the hard rule (logit > 0 evicts), as the engine's cache counts it. */

@@ -13,9 +13,29 @@ package dev.fastdms.model.train;
  * @param seed         seeds data order and Gumbel noise: the same seed gives the same checkpoint
  * @param threads      worker threads (results do not depend on it)
  * @param decision     where the eviction decision comes from
+ * @param budget       over what the eviction rate must reach its target
  */
 public record TrainOptions(double targetCr, int window, int steps, int seqLen, int batch, double lr,
-                           double weightDecay, long seed, int threads, Decision decision) {
+                           double weightDecay, long seed, int threads, Decision decision, Budget budget) {
+    /** Over what the compression term measures the eviction rate. */
+    public enum Budget {
+        /** The mean over all layers and KV heads (the DMS paper's term): heads may settle on very different rates. */
+        GLOBAL("global"),
+        /** Each (layer, KV head) on its own: every head must evict at least the target rate. */
+        PER_HEAD("per-head");
+
+        /** The CLI spelling. */
+        public final String cliName;
+
+        Budget(String cliName) { this.cliName = cliName; }
+
+        /** The budget of a CLI spelling, or null. */
+        public static Budget ofCliName(String s) {
+            for (Budget b : values()) if (b.cliName.equals(s)) return b;
+            return null;
+        }
+    }
+
     /** The source of the DMS decision logit. */
     public enum Decision {
         /** The borrowed query channel: last channel of each KV group's first query head, zeroed in attention. */
@@ -44,8 +64,15 @@ public record TrainOptions(double targetCr, int window, int steps, int seqLen, i
         this(targetCr, window, steps, seqLen, batch, lr, weightDecay, seed, threads, Decision.QUERY_CHANNEL);
     }
 
+    /** A retrofit with the paper's global budget. */
+    public TrainOptions(double targetCr, int window, int steps, int seqLen, int batch, double lr,
+                        double weightDecay, long seed, int threads, Decision decision) {
+        this(targetCr, window, steps, seqLen, batch, lr, weightDecay, seed, threads, decision, Budget.GLOBAL);
+    }
+
     public TrainOptions {
         if (decision == null) throw new IllegalArgumentException("decision must be given");
+        if (budget == null) throw new IllegalArgumentException("budget must be given");
         if (!(targetCr >= 1) || !Double.isFinite(targetCr)) throw new IllegalArgumentException("target CR must be >= 1, got " + targetCr);
         if (window < 0) throw new IllegalArgumentException("window must be >= 0, got " + window);
         if (steps < 1) throw new IllegalArgumentException("steps must be >= 1, got " + steps);

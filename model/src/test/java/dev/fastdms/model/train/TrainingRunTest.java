@@ -61,6 +61,27 @@ class TrainingRunTest {
         }
     }
 
+    /**
+     * The per-head budget holds every head to the target, where the global one lets heads differ: with the adapter and
+     * the same run, the lowest head's rate ends near the target per head, and above what the global run leaves it.
+     */
+    @Test
+    void perHeadBudgetHoldsEveryHead() {
+        try (ModelFile mf = ModelLoader.open(TestAssets.asset("models/stories260K/stories260K.bin"))) {
+            double target = EvictionTarget.rate(2.5, 4, 64);
+            double[] lowest = new double[2];
+            for (TrainOptions.Budget b : TrainOptions.Budget.values()) {
+                TrainOptions o = new TrainOptions(2.5, 4, 120, 64, 4, 3e-3, 0.01, 1, 2, TrainOptions.Decision.ADAPTER, b);
+                DmsTrainer trainer = new DmsTrainer(mf, text(mf, 1500), o);
+                for (int s = 0; s < o.steps() - 5; s++) trainer.step();
+                for (int s = 0; s < 5; s++) lowest[b.ordinal()] += trainer.step().minHeadEvictionRate() / 5;
+            }
+            double global = lowest[TrainOptions.Budget.GLOBAL.ordinal()], perHead = lowest[TrainOptions.Budget.PER_HEAD.ordinal()];
+            assertEquals(target, perHead, 0.05, "lowest head's eviction rate with a per-head budget (global: " + global + ")");
+            assertTrue(perHead > global, "per-head " + perHead + " vs global " + global);
+        }
+    }
+
     /** {first, last} five-step means of the KL and of the eviction rate. */
     private static double[][] klAndEviction(DmsTrainer trainer, int steps) {
         double[][] r = new double[2][2];
