@@ -18,19 +18,29 @@ import static org.junit.jupiter.api.Assertions.*;
 public final class DmsGolden {
     private DmsGolden() {}
 
-    public static void assertReproduces(ForwardPass fp, JsonNode ref, String backend) {
-        ModelConfig c = fp.config();
+    private static int[] inputIds(JsonNode ref) {
         int[] ids = new int[ref.get("input_ids").size()];
         for (int i = 0; i < ids.length; i++) ids[i] = ref.get("input_ids").get(i).asInt();
+        return ids;
+    }
+
+    /** The DMS parameters of one golden case. */
+    private static DmsConfig dmsOf(JsonNode golden) {
+        JsonNode d = golden.get("dms");
+        return new DmsConfig(d.get("window").asInt(), (float) d.get("alpha_scale").asDouble(),
+                (float) d.get("alpha_offset").asDouble(), DmsConfig.Convention.valueOf(d.get("convention").asText().toUpperCase()));
+    }
+
+    public static void assertReproduces(ForwardPass fp, JsonNode ref, String backend) {
+        ModelConfig c = fp.config();
+        int[] ids = inputIds(ref);
         int T = ids.length, V = c.vocabSize();
         float[] full = new float[T * V];
         Sequence fs = fp.newSequence(KvDtype.F32, null);
         fp.forward(fs, ids, 0, T, full, true);
         fs.kv().release();
         for (JsonNode cs : ref.get("cases")) {
-            JsonNode d = cs.get("dms");
-            DmsConfig dms = new DmsConfig(d.get("window").asInt(), (float) d.get("alpha_scale").asDouble(),
-                    (float) d.get("alpha_offset").asDouble(), DmsConfig.Convention.valueOf(d.get("convention").asText().toUpperCase()));
+            DmsConfig dms = dmsOf(cs);
             String tag = backend + " " + dms.convention() + " w=" + dms.window() + ": ";
             Sequence s = fp.newSequence(KvDtype.F32, dms);
             char[][][] flags = new char[c.layers()][c.kvHeads()][T];
@@ -85,13 +95,10 @@ public final class DmsGolden {
      */
     public static void assertDecodeKeepsGoldenSlots(ForwardPass fp, JsonNode ref, String backend) {
         ModelConfig c = fp.config();
-        int[] ids = new int[ref.get("input_ids").size()];
-        for (int i = 0; i < ids.length; i++) ids[i] = ref.get("input_ids").get(i).asInt();
+        int[] ids = inputIds(ref);
         float[] logits = new float[c.vocabSize()];
         for (JsonNode cs : ref.get("cases")) {
-            JsonNode d = cs.get("dms");
-            DmsConfig dms = new DmsConfig(d.get("window").asInt(), (float) d.get("alpha_scale").asDouble(),
-                    (float) d.get("alpha_offset").asDouble(), DmsConfig.Convention.valueOf(d.get("convention").asText().toUpperCase()));
+            DmsConfig dms = dmsOf(cs);
             String tag = backend + " decode " + dms.convention() + " w=" + dms.window() + ": ";
             Sequence s = fp.newSequence(KvDtype.F32, dms);
             for (int i = 0; i < ids.length; i++) fp.forward(s, ids, i, 1, logits, false);

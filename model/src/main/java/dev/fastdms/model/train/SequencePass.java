@@ -154,10 +154,6 @@ final class SequencePass {
      * {@code perHead} the compression term is the mean over (layer, KV head) of max(0, target - that head's mean α):
      * the same gradient per decision as the global term, but only for the heads below the target.
      */
-    Loss loss(double[] teacherLogP, double targetEviction, double klScale, double compressionScale, double[] dLogits, double[] dAlpha) {
-        return loss(teacherLogP, targetEviction, klScale, compressionScale, false, dLogits, dAlpha);
-    }
-
     Loss loss(double[] teacherLogP, double targetEviction, double klScale, double compressionScale, boolean perHead, double[] dLogits, double[] dAlpha) {
         double kl = 0;
         for (int t = 0; t < T; t++) kl += Distillation.klAndGradient(logits, t * vocab, teacherLogP, t * vocab, vocab, klScale, dLogits, t * vocab);
