@@ -7,7 +7,7 @@ import dev.fastdms.cache.HeadKv;
 import dev.fastdms.cache.KvDtype;
 import dev.fastdms.model.tensor.FloatTensor;
 import dev.fastdms.model.tensor.Activations;
-import dev.fastdms.model.tensor.ColumnPanels;
+import dev.fastdms.model.tensor.DecodeLayout;
 import dev.fastdms.model.tensor.Parallel;
 
 import java.util.Arrays;
@@ -35,16 +35,20 @@ public final class Transformer implements ForwardPass {
     private final int[] rowPos;
     private final ThreadLocal<float[]> scratch = ThreadLocal.withInitial(() -> new float[256]);
     /**
-     * The FFN down projections for decode, in column panels where their rows are long (see ColumnPanels), made on the
-     * first decode step: commands that never decode a single row (eval, batched bench) do not copy them.
+     * Each layer's matrices as single-row decode multiplies them (see DecodeLayout: long rows in column panels, Q4_K
+     * with float scales), made on the layer's first single-row step: commands that never decode one row (eval,
+     * batched bench) do not copy them.
      */
-    private final FloatTensor[] down;
+    private final DecodeMatrices[] decode;
+    private FloatTensor decodeOutput;
+
+    private record DecodeMatrices(FloatTensor wq, FloatTensor wk, FloatTensor wv, FloatTensor wo, FloatTensor gate, FloatTensor up, FloatTensor down) {}
 
     public Transformer(ModelConfig config, Weights weights, int maxRows) {
         this.c = config;
         this.w = weights;
         this.maxRows = maxRows;
-        down = new FloatTensor[c.layers()];
+        decode = new DecodeMatrices[c.layers()];
         int half = c.headDim() / 2;
         invFreq = ropeInverseFrequencies(c, weights.ropeFreqFactors);
         x = new float[maxRows * c.dim()];
@@ -119,7 +123,8 @@ public final class Transformer implements ForwardPass {
         for (int l = 0; l < c.layers(); l++) {
             final int layer = l;
             rmsnormRows(xb, x, w.attnNorm[l], n, dim);
-            if (n == 1) FloatTensor.matvec3(xb, dim, w.wq[l], q, qDim, w.wk[l], k, kvDim, w.wv[l], v, kvDim);
+            DecodeMatrices dm = n == 1 ? decodeMatrices(l) : null;
+            if (n == 1) FloatTensor.matvec3(xb, dim, dm.wq, q, qDim, dm.wk, k, kvDim, dm.wv, v, kvDim);
             else {
                 w.wq[l].matmul(xb, dim, q, qDim, n, qDim, dim);
                 w.wk[l].matmul(xb, dim, k, kvDim, n, kvDim, dim);
@@ -169,16 +174,16 @@ public final class Transformer implements ForwardPass {
                 if (i + 1 < n && rowSeq[i + 1] == s) continue;
                 for (int g = 0; g < c.kvHeads(); g++) DmsStep.endStep(s.cache.head(layer, g), s.dms, rowPos[i]);
             }
-            w.wo[l].matmul(att, qDim, xb, dim, n, dim, qDim);
+            (n == 1 ? dm.wo : w.wo[l]).matmul(att, qDim, xb, dim, n, dim, qDim);
             for (int i = 0; i < n * dim; i++) x[i] += xb[i];
             rmsnormRows(xb, x, w.ffnNorm[l], n, dim);
-            if (n == 1) FloatTensor.matvec2(xb, dim, w.wGate[l], hb, ffn, w.wUp[l], hb2, ffn);
+            if (n == 1) FloatTensor.matvec2(xb, dim, dm.gate, hb, ffn, dm.up, hb2, ffn);
             else {
                 w.wGate[l].matmul(xb, dim, hb, ffn, n, ffn, dim);
                 w.wUp[l].matmul(xb, dim, hb2, ffn, n, ffn, dim);
             }
             Activations.swiglu(hb, hb2, n * ffn);
-            (n == 1 ? decodeDown(l) : w.wDown[l]).matmul(hb, ffn, xb, dim, n, dim, ffn); // panels pay in decode (matvec) only
+            (n == 1 ? dm.down : w.wDown[l]).matmul(hb, ffn, xb, dim, n, dim, ffn);
             for (int i = 0; i < n * dim; i++) x[i] += xb[i];
         }
         if (out == null) return;
@@ -194,7 +199,8 @@ public final class Transformer implements ForwardPass {
             }
         } else {
             rmsnorm(xb, 0, x, (n - 1) * dim, w.outputNorm, dim);
-            w.output.matvec(xb, 0, out, outOff, vocab, dim);
+            if (decodeOutput == null) decodeOutput = DecodeLayout.of(w.output, vocab, dim);
+            decodeOutput.matvec(xb, 0, out, outOff, vocab, dim);
         }
     }
 
@@ -280,9 +286,14 @@ public final class Transformer implements ForwardPass {
         return f;
     }
 
-    private FloatTensor decodeDown(int l) {
-        if (down[l] == null) down[l] = ColumnPanels.of(w.wDown[l], c.dim(), c.ffnDim());
-        return down[l];
+    private DecodeMatrices decodeMatrices(int l) {
+        if (decode[l] == null) {
+            int dim = c.dim(), qDim = c.qDim(), kvDim = c.kvDim(), ffn = c.ffnDim();
+            decode[l] = new DecodeMatrices(DecodeLayout.of(w.wq[l], qDim, dim), DecodeLayout.of(w.wk[l], kvDim, dim),
+                    DecodeLayout.of(w.wv[l], kvDim, dim), DecodeLayout.of(w.wo[l], dim, qDim), DecodeLayout.of(w.wGate[l], ffn, dim),
+                    DecodeLayout.of(w.wUp[l], ffn, dim), DecodeLayout.of(w.wDown[l], dim, ffn));
+        }
+        return decode[l];
     }
 
     private void rmsnormRows(float[] out, float[] in, float[] weight, int n, int dim) {

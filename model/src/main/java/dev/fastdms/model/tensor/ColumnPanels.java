@@ -1,12 +1,6 @@
 package dev.fastdms.model.tensor;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.io.IOException;
-import java.nio.channels.FileChannel;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 
 /**
  * A matrix with long rows, copied at load into column panels: panel p holds columns [p·PANEL, p·PANEL + width) of
@@ -32,7 +26,7 @@ public final class ColumnPanels extends FloatTensor {
     public static FloatTensor of(FloatTensor t, int rows, int cols) {
         GgmlType type = t.type();
         if (cols <= PANEL || PANEL % type.blockSize != 0 || t instanceof ColumnPanels) return t;
-        MemorySegment seg = sharedMemory(type.byteSize((long) rows * cols));
+        MemorySegment seg = SharedMemory.allocate(type.byteSize((long) rows * cols));
         if (seg == null) return t;
         long dst = 0;
         for (int p0 = 0; p0 < cols; p0 += PANEL) {
@@ -42,28 +36,13 @@ public final class ColumnPanels extends FloatTensor {
         return new ColumnPanels(FloatTensor.of(type, seg, (long) rows * cols), rows, cols);
     }
 
-    /**
-     * Memory mapped from a deleted file in /dev/shm (RAM): the same kind of segment as the model file's mapping, so
-     * the kernels' memory accesses still see one segment class and stay compiled for it (anonymous memory next to
-     * mapped weights made the shared kernels polymorphic, and every matvec slower). Null where /dev/shm is missing
-     * or too small (containers often give it 64 MiB); the matrix then stays row-major.
-     */
-    private static MemorySegment sharedMemory(long bytes) {
-        Path dir = Path.of("/dev/shm");
-        if (!Files.isDirectory(dir)) return null;
-        try {
-            // tmpfs allocates on write, and a write past its size is a bus error: leave it half free at least
-            if (Files.getFileStore(dir).getUsableSpace() < 2 * bytes) return null;
-            Path f = Files.createTempFile(dir, "fastdms-panels", ".bin");
-            try (FileChannel ch = FileChannel.open(f, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
-                return ch.map(FileChannel.MapMode.READ_WRITE, 0, bytes, Arena.ofAuto());
-            } finally {
-                Files.delete(f); // the mapping keeps the memory until it is unreachable
-            }
-        } catch (IOException | RuntimeException e) {
-            return null;
-        }
+    /** The same panels with their storage re-laid by {@code relay} (which keeps element offsets), or this when unchanged. */
+    ColumnPanels withPanels(java.util.function.UnaryOperator<FloatTensor> relay) {
+        FloatTensor p = relay.apply(panels);
+        return p == panels ? this : new ColumnPanels(p, rows, cols);
     }
+
+    FloatTensor panels() { return panels; }
 
     @Override public GgmlType type() { return panels.type(); }
 

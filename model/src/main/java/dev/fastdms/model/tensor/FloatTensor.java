@@ -39,6 +39,9 @@ public abstract class FloatTensor {
 
     public abstract GgmlType type();
 
+    /** Bytes that {@code elements} elements (block-aligned) take in this tensor's memory: the type's size unless re-laid. */
+    protected long storedBytes(long elements) { return type().byteSize(elements); }
+
     /**
      * Bytes ahead of the current position that the matvec kernels touch once per cache line (a plain load whose value
      * is unused), or 0 for none. Java has no prefetch instruction; on Intel's AVX-512 Xeons the hardware prefetcher
@@ -59,7 +62,7 @@ public abstract class FloatTensor {
      * one, whose short row slices the hardware prefetcher does not follow. Returns their sum, for {@link #keep}.
      */
     final int touchRange(long offset, long n) {
-        long from = type().byteSize(offset), to = Math.min(type().byteSize(offset + n), data.byteSize());
+        long from = storedBytes(offset), to = Math.min(storedBytes(offset + n), data.byteSize());
         int sum = 0;
         for (long b = from; b < to; b += 64) sum += data.get(java.lang.foreign.ValueLayout.JAVA_BYTE, b);
         return sum;

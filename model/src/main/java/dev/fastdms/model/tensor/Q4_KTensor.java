@@ -99,7 +99,7 @@ public final class Q4_KTensor extends FloatTensor {
      * 2c+1 for the high ones) contiguous, so the kernel indexes x linearly and the JIT drops its range checks; then
      * at [n + k] the sum of sub-block k (the min term needs Σ x).
      */
-    private static float[] prepare(float[] x, int xOff, int n) {
+    static float[] prepare(float[] x, int xOff, int n) {
         float[] xp = PREPARED.get();
         if (xp.length < n + n / 32) PREPARED.set(xp = new float[n + n / 32]);
         for (int k = 0; k < n / 32; k++) {

@@ -62,14 +62,16 @@ class SyntheticModelTest {
     }
 
     /**
-     * An FFN longer than a column panel: decode (one row at a time, the down projection read from its panels) gives
-     * the logits that one batched pass over the same tokens gives (the row-major projection in the outer-product GEMM).
+     * An FFN longer than a column panel: decode (one row at a time, from its own copies of the matrices: the down
+     * projection in column panels, Q4_K with float scales) gives the logits that one batched pass over the same tokens
+     * gives (the stored matrices, in the outer-product GEMM).
      */
-    @Test
-    void longFfnRowsDecodeLikeABatchedPass() throws Exception {
-        SyntheticModel.Shape shape = new SyntheticModel.Shape("llama", 64, 2, 4, 2, 16, 4096 + 256, 256, 4096, 500000f, 32f, true);
+    @ParameterizedTest
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_K"})
+    void longFfnRowsDecodeLikeABatchedPass(GgmlType type) throws Exception {
+        SyntheticModel.Shape shape = new SyntheticModel.Shape("llama", 256, 2, 4, 2, 64, 4096 + 256, 256, 4096, 500000f, 32f, true);
         Path out = tmp.resolve("long.gguf");
-        SyntheticModel.write(out, shape, GgmlType.Q8_0, null, 9);
+        SyntheticModel.write(out, shape, type, null, 9);
         int[] ids = new int[20];
         for (int i = 0; i < ids.length; i++) ids[i] = (i * 37 + 11) % 256;
         try (ModelFile mf = ModelLoader.open(out)) {

@@ -19,7 +19,7 @@ import java.util.SplittableRandom;
  * ./mvnw -q -pl model -am test-compile
  * $JAVA_HOME/bin/java --add-modules jdk.incubator.vector -XX:+UseParallelGC \
  *     -cp model/target/classes:model/target/test-classes:cache/target/classes \
- *     dev.fastdms.model.tensor.MatvecBench [threads=2] [types=Q8_0,Q4_0,Q4_K,Q6_K,F16,BF16] [batches=16,64] [ms=400] [clock=cpu] [mb=1024]
+ *     dev.fastdms.model.tensor.MatvecBench [threads=2] [types=Q8_0,Q4_0,Q4_K,Q6_K,F16,BF16] [batches=16,64] [ms=400] [clock=cpu] [mb=1024] [panels=true]
  * </pre>
  */
 public final class MatvecBench {
@@ -46,7 +46,7 @@ public final class MatvecBench {
                 case "ms" -> ms = Long.parseLong(kv[1]);
                 case "mb" -> minBytes = Long.parseLong(kv[1]) << 20; // mb=0: one copy (in cache when small)
                 case "clock" -> cpuClock = kv[1].equals("cpu");
-                case "panels" -> panels = kv[1].equals("true"); // long rows as ColumnPanels, as the JVM forward holds them
+                case "panels" -> panels = kv[1].equals("true"); // as the JVM forward's decode holds them (DecodeLayout)
                 default -> throw new IllegalArgumentException("unknown argument " + a);
             }
         }
@@ -68,10 +68,13 @@ public final class MatvecBench {
                 List<FloatTensor> ts = new ArrayList<>();
                 Arena arena = Arena.ofShared();
                 for (int c = 0; c < copies; c++) {
-                    MemorySegment seg = arena.allocate(bytes + 1, 64).asSlice(1); // unaligned, like a GGUF slice
+                    // unaligned, like a GGUF slice; with panels=true mapped, as the model file is: decode's copies are
+                    // mapped too, and kernels that saw two segment classes would run slower than in the engine
+                    MemorySegment mapped = panels ? SharedMemory.allocate(bytes + 1) : null;
+                    MemorySegment seg = (mapped != null ? mapped : arena.allocate(bytes + 1, 64)).asSlice(1);
                     fill(seg, type, c);
                     FloatTensor t = FloatTensor.of(type, seg, (long) rows * cols);
-                    ts.add(panels ? ColumnPanels.of(t, rows, cols) : t);
+                    ts.add(panels ? DecodeLayout.of(t, rows, cols) : t);
                 }
                 int maxB = 1;
                 for (String b : bs) maxB = Math.max(maxB, Integer.parseInt(b));

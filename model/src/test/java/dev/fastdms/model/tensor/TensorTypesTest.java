@@ -7,6 +7,7 @@ import org.junit.jupiter.params.provider.EnumSource;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.List;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -152,6 +153,40 @@ class TensorTypesTest {
         assertEquals(ref, t.dot(0, x, 0, want.length), 1e-5 * mag + 1e-9, type + " dot");
     }
 
+    /**
+     * Decode's copy of a Q4_K matrix holds each sub-block's scale and min as floats: every element and every dequantised
+     * run is the same float as the stored block gives (not merely close), its products agree with the stored
+     * tensor's to float rounding, and the copy really is the re-laid one (a third more bytes).
+     */
+    @Test
+    void q4kWithFloatScalesHoldsTheSameWeights() {
+        SplittableRandom r = new SplittableRandom(12);
+        int rows = 37, cols = 1280;
+        long bytes = GgmlType.Q4_K.byteSize((long) rows * cols);
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment seg = arena.allocate(bytes + 1).asSlice(1);
+            for (long i = 0; i < bytes; i++) seg.set(ValueLayout.JAVA_BYTE, i, (byte) r.nextInt(256));
+            fixScales(GgmlType.Q4_K, seg, bytes, r);
+            FloatTensor q4k = FloatTensor.of(GgmlType.Q4_K, seg, (long) rows * cols), relaid = DecodeLayout.of(q4k, rows, cols);
+            assertInstanceOf(Q4_KFloatScales.class, relaid);
+            assertEquals(bytes / 144 * 192, relaid.segment().byteSize());
+            for (long i = 0; i < (long) rows * cols; i++) {
+                assertEquals(Float.floatToIntBits(q4k.getFloat(i)), Float.floatToIntBits(relaid.getFloat(i)), "element " + i);
+            }
+            float[] want = new float[cols], got = new float[cols];
+            for (int row = 0; row < rows; row += 6) {
+                q4k.copyTo((long) row * cols, want, 0, cols);
+                relaid.copyTo((long) row * cols, got, 0, cols);
+                assertArrayEquals(want, got, "row " + row);
+            }
+            float[] x = new float[cols], a = new float[rows], b = new float[rows];
+            for (int i = 0; i < cols; i++) x[i] = (float) r.nextGaussian();
+            q4k.matvec(x, 0, a, 0, rows, cols);
+            relaid.matvec(x, 0, b, 0, rows, cols);
+            for (int row = 0; row < rows; row++) assertEquals(a[row], b[row], 1e-5f * Math.abs(a[row]) + 1e-5f, "row " + row);
+        }
+    }
+
     /** Random stored bytes of each type, several shapes, heap and off-heap: matvec and matmul equal a double reference. */
     @ParameterizedTest
     @EnumSource(value = GgmlType.class, names = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q6_K"})
@@ -169,28 +204,31 @@ class TensorTypesTest {
                         : arena.allocate(bytes + 3).asSlice(3); // deliberately unaligned
                 for (long i = 0; i < bytes; i++) seg.set(ValueLayout.JAVA_BYTE, i, (byte) r.nextInt(256));
                 fixScales(type, seg, bytes, r);
-                FloatTensor t = FloatTensor.of(type, seg, (long) rows * cols);
-                // even and odd batches (the dot-product kernels block batch rows in pairs and fours); from 16 rows up the
-                // outer-product GEMM, with batches that fill whole, one-and-a-half and two-and-a-half vectors
-                for (int batch : new int[]{2, 5, 6, 16, 17, 40}) {
-                    float[] x = new float[batch * cols + 3];
-                    for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
-                    int xOff = 3; // matvec from an offset into x
-                    float[] mv = new float[rows + 1], mm = new float[batch * (rows + 1)];
-                    t.matvec(x, xOff, mv, 1, rows, cols);
-                    t.matmul(x, cols, mm, rows + 1, batch, rows, cols); // output stride wider than rows
-                    for (int row = 0; row < rows; row++) {
-                        for (int b = 0; b <= batch; b++) {
-                            int xo = b < batch ? b * cols : xOff;
-                            double ref = 0, mag = 0;
-                            for (int c = 0; c < cols; c++) {
-                                double p = (double) t.getFloat((long) row * cols + c) * x[xo + c];
-                                ref += p;
-                                mag += Math.abs(p);
+                FloatTensor stored = FloatTensor.of(type, seg, (long) rows * cols);
+                // the stored layout and decode's copy (DecodeLayout: Q4_K re-laid with float scales, others as stored)
+                for (FloatTensor t : List.of(stored, DecodeLayout.of(stored, rows, cols))) {
+                    // even and odd batches (the dot-product kernels block batch rows in pairs and fours); from 16 rows up the
+                    // outer-product GEMM, with batches that fill whole, one-and-a-half and two-and-a-half vectors
+                    for (int batch : new int[]{2, 5, 6, 16, 17, 40}) {
+                        float[] x = new float[batch * cols + 3];
+                        for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+                        int xOff = 3; // matvec from an offset into x
+                        float[] mv = new float[rows + 1], mm = new float[batch * (rows + 1)];
+                        t.matvec(x, xOff, mv, 1, rows, cols);
+                        t.matmul(x, cols, mm, rows + 1, batch, rows, cols); // output stride wider than rows
+                        for (int row = 0; row < rows; row++) {
+                            for (int b = 0; b <= batch; b++) {
+                                int xo = b < batch ? b * cols : xOff;
+                                double ref = 0, mag = 0;
+                                for (int c = 0; c < cols; c++) {
+                                    double p = (double) t.getFloat((long) row * cols + c) * x[xo + c];
+                                    ref += p;
+                                    mag += Math.abs(p);
+                                }
+                                String where = t.getClass().getSimpleName() + " " + rows + "x" + cols + " batch " + batch + " row " + row;
+                                if (b < batch) assertEquals(ref, mm[b * (rows + 1) + row], 1e-5 * mag + 1e-6, where + " matmul b " + b);
+                                else assertEquals(ref, mv[1 + row], 1e-5 * mag + 1e-6, where + " matvec");
                             }
-                            String where = type + " " + rows + "x" + cols + " batch " + batch + " row " + row;
-                            if (b < batch) assertEquals(ref, mm[b * (rows + 1) + row], 1e-5 * mag + 1e-6, where + " matmul b " + b);
-                            else assertEquals(ref, mv[1 + row], 1e-5 * mag + 1e-6, where + " matvec");
                         }
                     }
                 }
@@ -213,7 +251,7 @@ class TensorTypesTest {
         float[] x = new float[cols];
         for (int i = 0; i < cols; i++) x[i] = (float) r.nextGaussian();
         try (Arena arena = Arena.ofShared()) {
-            for (GgmlType[] combo : combos) {
+            for (boolean relay : new boolean[]{false, true}) for (GgmlType[] combo : combos) {
                 FloatTensor[] t = new FloatTensor[3];
                 float[][] want = new float[3][], got = new float[3][];
                 for (int m = 0; m < 3; m++) {
@@ -222,6 +260,7 @@ class TensorTypesTest {
                     for (long i = 0; i < bytes; i++) seg.set(ValueLayout.JAVA_BYTE, i, (byte) r.nextInt(256));
                     fixScales(combo[m], seg, bytes, r);
                     t[m] = FloatTensor.of(combo[m], seg, (long) rows[m] * cols);
+                    if (relay) t[m] = DecodeLayout.of(t[m], rows[m], cols); // Q4_K with float scales shares Q4_K's scratch
                     want[m] = new float[rows[m]];
                     got[m] = new float[rows[m]];
                     t[m].matvec(x, 0, want[m], 0, rows[m], cols);
@@ -251,37 +290,41 @@ class TensorTypesTest {
             MemorySegment seg = arena.allocate(bytes);
             for (long i = 0; i < bytes; i++) seg.set(ValueLayout.JAVA_BYTE, i, (byte) r.nextInt(256));
             fixScales(type, seg, bytes, r);
-            FloatTensor t = FloatTensor.of(type, seg, (long) rows * cols), p = ColumnPanels.of(t, rows, cols);
-            assertNotSame(t, p);
-            for (int k = 0; k < 2000; k++) {
-                long i = r.nextLong((long) rows * cols);
-                assertEquals(Float.floatToIntBits(t.getFloat(i)), Float.floatToIntBits(p.getFloat(i)), "element " + i);
-            }
-            int batch = 17;
-            float[] x = new float[batch * cols];
-            for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
-            for (int b : new int[]{1, 3, 17}) {
-                float[] want = new float[b * rows], got = new float[b * rows];
-                t.matmul(x, cols, want, rows, b, rows, cols);
-                p.matmul(x, cols, got, rows, b, rows, cols);
-                for (int bi = 0; bi < b; bi++) {
-                    for (int row = 0; row < rows; row++) {
-                        double ref = 0, mag = 0;
-                        for (int c = 0; c < cols; c++) {
-                            double prod = (double) t.getFloat((long) row * cols + c) * x[bi * cols + c];
-                            ref += prod;
-                            mag += Math.abs(prod);
+            FloatTensor t = FloatTensor.of(type, seg, (long) rows * cols);
+            FloatTensor plain = ColumnPanels.of(t, rows, cols), decode = DecodeLayout.of(t, rows, cols);
+            if (type == GgmlType.Q4_K) assertInstanceOf(Q4_KFloatScales.class, ((ColumnPanels) decode).panels(), "decode's Q4_K panels are re-laid");
+            for (FloatTensor p : List.of(plain, decode)) {
+                assertInstanceOf(ColumnPanels.class, p);
+                for (int k = 0; k < 2000; k++) {
+                    long i = r.nextLong((long) rows * cols);
+                    assertEquals(Float.floatToIntBits(t.getFloat(i)), Float.floatToIntBits(p.getFloat(i)), "element " + i);
+                }
+                int batch = 17;
+                float[] x = new float[batch * cols];
+                for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+                for (int b : new int[]{1, 3, 17}) {
+                    float[] want = new float[b * rows], got = new float[b * rows];
+                    t.matmul(x, cols, want, rows, b, rows, cols);
+                    p.matmul(x, cols, got, rows, b, rows, cols);
+                    for (int bi = 0; bi < b; bi++) {
+                        for (int row = 0; row < rows; row++) {
+                            double ref = 0, mag = 0;
+                            for (int c = 0; c < cols; c++) {
+                                double prod = (double) t.getFloat((long) row * cols + c) * x[bi * cols + c];
+                                ref += prod;
+                                mag += Math.abs(prod);
+                            }
+                            int i = bi * rows + row;
+                            assertEquals(ref, want[i], 1e-5 * mag + 1e-6, type + " row-major batch " + b + " at " + i);
+                            assertEquals(ref, got[i], 1e-5 * mag + 1e-6, type + " panels batch " + b + " at " + i);
                         }
-                        int i = bi * rows + row;
-                        assertEquals(ref, want[i], 1e-5 * mag + 1e-6, type + " row-major batch " + b + " at " + i);
-                        assertEquals(ref, got[i], 1e-5 * mag + 1e-6, type + " panels batch " + b + " at " + i);
                     }
                 }
+                long off = 5L * cols + ColumnPanels.PANEL - 256; // a run across the first panel boundary
+                double ref = 0, mag = 0;
+                for (int c = 0; c < 512; c++) { double prod = (double) t.getFloat(off + c) * x[7 + c]; ref += prod; mag += Math.abs(prod); }
+                assertEquals(ref, p.dot(off, x, 7, 512), 1e-5 * mag + 1e-6);
             }
-            long off = 5L * cols + ColumnPanels.PANEL - 256; // a run across the first panel boundary
-            double ref = 0, mag = 0;
-            for (int c = 0; c < 512; c++) { double prod = (double) t.getFloat(off + c) * x[7 + c]; ref += prod; mag += Math.abs(prod); }
-            assertEquals(ref, p.dot(off, x, 7, 512), 1e-5 * mag + 1e-6);
         }
     }
 
