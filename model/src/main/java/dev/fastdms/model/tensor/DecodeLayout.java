@@ -2,13 +2,13 @@ package dev.fastdms.model.tensor;
 
 /**
  * The copies of weight matrices that single-row decode multiplies, re-laid once for the matvec kernels: long rows
- * in {@link ColumnPanels}, Q4_K with its scales as floats ({@link Q4_KFloatScales}). Prefill and batched products
- * keep reading the stored layout, so commands that never decode one row (eval) make no copies. Any copy that finds
- * no memory for itself is skipped, and the original is used.
+ * in {@link ColumnPanels}, Q4_K with its scales as floats ({@link Q4_KFloatScales}), Q6_K as bytes
+ * ({@link Q6_KInt8}). Prefill and batched products keep reading the stored layout, so commands that never decode one
+ * row (eval) make no copies. Any copy that finds no memory for itself is skipped, and the original is used.
  */
 public final class DecodeLayout {
-    /** {@code -Dfastdms.q4k.floatScales=false} keeps decode on the stored Q4_K blocks (for comparisons). */
-    static final boolean Q4K_FLOAT_SCALES = !"false".equals(System.getProperty("fastdms.q4k.floatScales"));
+    /** {@code -Dfastdms.decode.relayout=false} keeps decode on the stored k-quant blocks (for comparisons). */
+    static final boolean RELAYOUT = !"false".equals(System.getProperty("fastdms.decode.relayout"));
 
     private DecodeLayout() {}
 
@@ -19,10 +19,11 @@ public final class DecodeLayout {
     }
 
     private static FloatTensor relaid(FloatTensor t) {
-        if (Q4K_FLOAT_SCALES && t instanceof Q4_KTensor q) {
-            FloatTensor f = Q4_KFloatScales.of(q);
-            return f == null ? t : f;
-        }
-        return t;
+        FloatTensor copy = !RELAYOUT ? null : switch (t) {
+            case Q4_KTensor q -> Q4_KFloatScales.of(q);
+            case Q6_KTensor q -> Q6_KInt8.of(q);
+            default -> null;
+        };
+        return copy != null ? copy : t;
     }
 }

@@ -63,11 +63,11 @@ class SyntheticModelTest {
 
     /**
      * An FFN longer than a column panel: decode (one row at a time, from its own copies of the matrices: the down
-     * projection in column panels, Q4_K with float scales) gives the logits that one batched pass over the same tokens
+     * projection in column panels, k-quants re-laid) gives the logits that one batched pass over the same tokens
      * gives (the stored matrices, in the outer-product GEMM).
      */
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_K"})
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_K", "Q6_K"})
     void longFfnRowsDecodeLikeABatchedPass(GgmlType type) throws Exception {
         SyntheticModel.Shape shape = new SyntheticModel.Shape("llama", 256, 2, 4, 2, 64, 4096 + 256, 256, 4096, 500000f, 32f, true);
         Path out = tmp.resolve("long.gguf");

@@ -154,34 +154,35 @@ class TensorTypesTest {
     }
 
     /**
-     * Decode's copy of a Q4_K matrix holds each sub-block's scale and min as floats: every element and every dequantised
-     * run is the same float as the stored block gives (not merely close), its products agree with the stored
-     * tensor's to float rounding, and the copy really is the re-laid one (a third more bytes).
+     * Decode's copies of k-quant matrices (Q4_K with float scales and mins, Q6_K as bytes with float scales): every
+     * element and every dequantised run is the same float as the stored block gives (not merely close), their
+     * products agree with the stored tensor's to float rounding, and the copy really is the re-laid one.
      */
-    @Test
-    void q4kWithFloatScalesHoldsTheSameWeights() {
+    @ParameterizedTest
+    @EnumSource(value = GgmlType.class, names = {"Q4_K", "Q6_K"})
+    void kQuantDecodeCopiesHoldTheSameWeights(GgmlType type) {
         SplittableRandom r = new SplittableRandom(12);
         int rows = 37, cols = 1280;
-        long bytes = GgmlType.Q4_K.byteSize((long) rows * cols);
+        long bytes = type.byteSize((long) rows * cols);
         try (Arena arena = Arena.ofShared()) {
             MemorySegment seg = arena.allocate(bytes + 1).asSlice(1);
             for (long i = 0; i < bytes; i++) seg.set(ValueLayout.JAVA_BYTE, i, (byte) r.nextInt(256));
-            fixScales(GgmlType.Q4_K, seg, bytes, r);
-            FloatTensor q4k = FloatTensor.of(GgmlType.Q4_K, seg, (long) rows * cols), relaid = DecodeLayout.of(q4k, rows, cols);
-            assertInstanceOf(Q4_KFloatScales.class, relaid);
-            assertEquals(bytes / 144 * 192, relaid.segment().byteSize());
+            fixScales(type, seg, bytes, r);
+            FloatTensor stored = FloatTensor.of(type, seg, (long) rows * cols), relaid = DecodeLayout.of(stored, rows, cols);
+            assertEquals(type == GgmlType.Q4_K ? Q4_KFloatScales.class : Q6_KInt8.class, relaid.getClass());
+            assertEquals((long) rows * cols / 256 * (type == GgmlType.Q4_K ? 192 : 320), relaid.segment().byteSize());
             for (long i = 0; i < (long) rows * cols; i++) {
-                assertEquals(Float.floatToIntBits(q4k.getFloat(i)), Float.floatToIntBits(relaid.getFloat(i)), "element " + i);
+                assertEquals(Float.floatToIntBits(stored.getFloat(i)), Float.floatToIntBits(relaid.getFloat(i)), "element " + i);
             }
             float[] want = new float[cols], got = new float[cols];
             for (int row = 0; row < rows; row += 6) {
-                q4k.copyTo((long) row * cols, want, 0, cols);
+                for (int c = 0; c < cols; c++) want[c] = stored.getFloat((long) row * cols + c);
                 relaid.copyTo((long) row * cols, got, 0, cols);
                 assertArrayEquals(want, got, "row " + row);
             }
             float[] x = new float[cols], a = new float[rows], b = new float[rows];
             for (int i = 0; i < cols; i++) x[i] = (float) r.nextGaussian();
-            q4k.matvec(x, 0, a, 0, rows, cols);
+            stored.matvec(x, 0, a, 0, rows, cols);
             relaid.matvec(x, 0, b, 0, rows, cols);
             for (int row = 0; row < rows; row++) assertEquals(a[row], b[row], 1e-5f * Math.abs(a[row]) + 1e-5f, "row " + row);
         }
@@ -205,7 +206,7 @@ class TensorTypesTest {
                 for (long i = 0; i < bytes; i++) seg.set(ValueLayout.JAVA_BYTE, i, (byte) r.nextInt(256));
                 fixScales(type, seg, bytes, r);
                 FloatTensor stored = FloatTensor.of(type, seg, (long) rows * cols);
-                // the stored layout and decode's copy (DecodeLayout: Q4_K re-laid with float scales, others as stored)
+                // the stored layout and decode's copy (DecodeLayout: k-quants re-laid, others as stored)
                 for (FloatTensor t : List.of(stored, DecodeLayout.of(stored, rows, cols))) {
                     // even and odd batches (the dot-product kernels block batch rows in pairs and fours); from 16 rows up the
                     // outer-product GEMM, with batches that fill whole, one-and-a-half and two-and-a-half vectors
@@ -293,6 +294,7 @@ class TensorTypesTest {
             FloatTensor t = FloatTensor.of(type, seg, (long) rows * cols);
             FloatTensor plain = ColumnPanels.of(t, rows, cols), decode = DecodeLayout.of(t, rows, cols);
             if (type == GgmlType.Q4_K) assertInstanceOf(Q4_KFloatScales.class, ((ColumnPanels) decode).panels(), "decode's Q4_K panels are re-laid");
+            if (type == GgmlType.Q6_K) assertInstanceOf(Q6_KInt8.class, ((ColumnPanels) decode).panels(), "decode's Q6_K panels are re-laid");
             for (FloatTensor p : List.of(plain, decode)) {
                 assertInstanceOf(ColumnPanels.class, p);
                 for (int k = 0; k < 2000; k++) {
