@@ -11,7 +11,6 @@ import dev.fastdms.model.RandomFill;
 import dev.fastdms.model.Sequence;
 import dev.fastdms.model.Transformer;
 import dev.fastdms.model.format.SyntheticModel;
-import dev.fastdms.model.tensor.GgmlType;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
@@ -46,7 +45,7 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--synthetic", paramLabel = "SHAPE", description = "Use a synthetic model of this shape (llama-3.2-1b, llama-3.2-3b, llama-3.1-8b, qwen3-8b), written once to the temp directory.")
     String synthetic;
 
-    @Option(names = "--type", defaultValue = "q8_0", paramLabel = "TYPE", description = "Weight type of the synthetic model (default q8_0).")
+    @Option(names = "--type", defaultValue = "q8_0", paramLabel = "TYPE", description = "Weight type of the synthetic model: q8_0 (default), q4_0, q4_k, q4_k_m, q6_k, f16 or bf16.")
     String type;
 
     @Option(names = "--ctx", split = ",", defaultValue = "1024", paramLabel = "N,...", description = "Context lengths to fill, e.g. 1024,8192,32768,131072 (default 1024).")
@@ -181,7 +180,7 @@ final class BenchCommand implements Callable<Integer> {
 
     private Path syntheticModel() throws Exception {
         SyntheticModel.Shape s = SyntheticModel.Shape.named(synthetic);
-        GgmlType t = SyntheticModel.type(type);
+        SyntheticModel.Types t = SyntheticModel.Types.named(type);
         Path p = Path.of(System.getProperty("java.io.tmpdir"), "fastdms-synth-" + synthetic.toLowerCase() + "-" + type.toLowerCase() + ".gguf");
         if (!Files.exists(p)) {
             System.err.println("writing " + p + " (once)...");

@@ -1,7 +1,6 @@
 package dev.fastdms.cli;
 
 import dev.fastdms.model.format.SyntheticModel;
-import dev.fastdms.model.tensor.GgmlType;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -16,7 +15,7 @@ final class SynthCommand implements Callable<Integer> {
     @Option(names = "--shape", required = true, paramLabel = "SHAPE", description = "llama-3.2-1b, llama-3.2-3b, llama-3.1-8b or qwen3-8b.")
     String shape;
 
-    @Option(names = "--type", defaultValue = "q8_0", paramLabel = "TYPE", description = "q8_0 (default), q4_0, q4_k, q6_k, f16 or bf16.")
+    @Option(names = "--type", defaultValue = "q8_0", paramLabel = "TYPE", description = "q8_0 (default), q4_0, q4_k, q4_k_m (Q4_K with Q6_K where llama-quantize puts it), q6_k, f16 or bf16.")
     String type;
 
     @Option(names = "--tokenizer-json", paramLabel = "FILE", description = "Embed this Hugging Face tokenizer.json (and tokenizer_config.json beside it).")
@@ -31,7 +30,7 @@ final class SynthCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         SyntheticModel.Shape s = SyntheticModel.Shape.named(shape);
-        GgmlType t = SyntheticModel.type(type);
+        SyntheticModel.Types t = SyntheticModel.Types.named(type);
         if (tokenizerJson != null && !Files.isRegularFile(tokenizerJson)) throw new IllegalArgumentException(tokenizerJson + ": no such file");
         if (Files.isDirectory(output)) throw new IllegalArgumentException("-o " + output + " is a directory (give a file name, e.g. OUT.gguf)");
         Path parent = output.toAbsolutePath().getParent();

@@ -83,6 +83,7 @@ class CliTest {
                 {new String[]{"eval", "--text", "/nonexistent"}, 2, "no such file"},
                 {new String[]{"eval", "--token-ids", asset("models/tiny-qwen3-hf/golden.json").toString(), "--compare", "lru:w=3"}, 2, "not a JSON array"},
                 {new String[]{"synth", "--shape", "gpt-5", "-o", tmp.resolve("x.gguf").toString()}, 2, "unknown shape gpt-5"},
+                {new String[]{"synth", "--shape", "llama-3.2-1b", "--type", "q5_k_m", "-o", tmp.resolve("x.gguf").toString()}, 2, "unknown type q5_k_m (q8_0, q4_0, q4_k, q4_k_m,"},
         };
         for (Object[] c : cases) {
             Run r = run((String[]) c[0]);

@@ -56,8 +56,31 @@ public final class SyntheticModel {
             case "f16" -> GgmlType.F16;
             case "bf16" -> GgmlType.BF16;
             case "f32" -> GgmlType.F32;
-            default -> throw new IllegalArgumentException("unknown type " + name + " (q8_0, q4_0, q4_k, q6_k, f16, bf16, f32)");
+            default -> throw new IllegalArgumentException("unknown type " + name + " (q8_0, q4_0, q4_k, q4_k_m, q6_k, f16, bf16, f32)");
         };
+    }
+
+    /**
+     * The type of each weight matrix: one type throughout, or llama-quantize's Q4_K_M assignment ({@code mixed}):
+     * Q4_K, but Q6_K for the output matrix (the embedding when tied) and for attn_v and ffn_down in the first and
+     * last eighth of the layers and every third layer between them, the file type people download most.
+     */
+    public record Types(GgmlType base, boolean mixed) {
+        /** By CLI name: one of {@link #type}'s names, or q4_k_m. */
+        public static Types named(String name) {
+            return name.equalsIgnoreCase("q4_k_m") ? new Types(GgmlType.Q4_K, true) : new Types(type(name), false);
+        }
+
+        /** The type of matrix {@code tensor} in a model of this config. */
+        public GgmlType of(String tensor, ModelConfig c) {
+            if (!mixed) return base;
+            if (tensor.equals("output.weight") || (tensor.equals("token_embd.weight") && c.tiedEmbeddings())) return GgmlType.Q6_K;
+            if (tensor.endsWith(".attn_v.weight") || tensor.endsWith(".ffn_down.weight")) {
+                int layer = Integer.parseInt(tensor.substring(4, tensor.indexOf('.', 4))), n = c.layers();
+                if (layer < n / 8 || layer >= 7 * n / 8 || (layer - n / 8) % 3 == 2) return GgmlType.Q6_K;
+            }
+            return base;
+        }
     }
 
     /**
@@ -66,6 +89,12 @@ public final class SyntheticModel {
      * Norms are F32 ones; everything else is {@code type}.
      */
     public static void write(Path out, Shape s, GgmlType type, Path tokenizerJson, long seed) throws IOException {
+        write(out, s, new Types(type, false), tokenizerJson, seed);
+    }
+
+    /** As above, each weight matrix of the type {@code types} gives it. */
+    public static void write(Path out, Shape s, Types types, Path tokenizerJson, long seed) throws IOException {
+        GgmlType type = types.base();
         if (type != GgmlType.Q8_0 && type != GgmlType.Q4_0 && type != GgmlType.Q4_K && type != GgmlType.Q6_K && type != GgmlType.F16
                 && type != GgmlType.BF16 && type != GgmlType.F32) {
             throw new IllegalArgumentException("synthetic weights can be q8_0, q4_0, q4_k, q6_k, f16, bf16 or f32, not " + type);
@@ -102,16 +131,22 @@ public final class SyntheticModel {
         for (var e : TensorLayout.required(c).entrySet()) {
             long[] shape = e.getValue();
             if (shape.length == 1) w.tensor(e.getKey(), GgmlType.F32, shape, ones((int) shape[0]));
-            else w.tensor(e.getKey(), type, shape, random(type, shape[0] * shape[1], next++));
+            else {
+                GgmlType t = types.of(e.getKey(), c);
+                w.tensor(e.getKey(), t, shape, random(t, shape[0] * shape[1], next++));
+            }
         }
         w.write(out);
     }
 
     /** Bytes of tensor data a file of this shape and type holds (the metadata adds kilobytes, a tokenizer some MB). */
-    public static long tensorBytes(Shape s, GgmlType type) {
+    public static long tensorBytes(Shape s, GgmlType type) { return tensorBytes(s, new Types(type, false)); }
+
+    public static long tensorBytes(Shape s, Types types) {
         long total = s.ropeScaling() > 0 ? 4L * (s.headDim() / 2) : 0;
-        for (long[] shape : TensorLayout.required(s.config()).values()) {
-            total += shape.length == 1 ? 4 * shape[0] : type.byteSize(shape[0] * shape[1]);
+        for (var e : TensorLayout.required(s.config()).entrySet()) {
+            long[] shape = e.getValue();
+            total += shape.length == 1 ? 4 * shape[0] : types.of(e.getKey(), s.config()).byteSize(shape[0] * shape[1]);
         }
         return total;
     }

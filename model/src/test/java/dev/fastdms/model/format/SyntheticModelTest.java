@@ -62,6 +62,35 @@ class SyntheticModelTest {
     }
 
     /**
+     * q4_k_m gives llama-quantize's Q4_K_M assignment: of 16 layers, attn_v and ffn_down are Q6_K in layers 0, 1, 4,
+     * 7, 10, 13, 14 and 15 (first and last eighth, every third between), the tied embedding is Q6_K, the rest Q4_K;
+     * the file holds what tensorBytes says, and the model runs.
+     */
+    @Test
+    void q4KmMixesQ6KWhereLlamaQuantizeDoes() throws Exception {
+        SyntheticModel.Shape shape = new SyntheticModel.Shape("llama", 256, 16, 4, 2, 64, 512, 300, 4096, 500000f, 32f, true);
+        Path out = tmp.resolve("km.gguf");
+        SyntheticModel.Types types = SyntheticModel.Types.named("Q4_K_M");
+        SyntheticModel.write(out, shape, types, null, 5);
+        java.util.Set<Integer> q6 = java.util.Set.of(0, 1, 4, 7, 10, 13, 14, 15);
+        try (ModelFile mf = ModelLoader.open(out)) {
+            assertEquals(GgmlType.Q6_K, mf.tensor("token_embd.weight").type());
+            for (int l = 0; l < 16; l++) {
+                GgmlType more = q6.contains(l) ? GgmlType.Q6_K : GgmlType.Q4_K;
+                assertEquals(more, mf.tensor("blk." + l + ".attn_v.weight").type(), "attn_v " + l);
+                assertEquals(more, mf.tensor("blk." + l + ".ffn_down.weight").type(), "ffn_down " + l);
+                for (String m : new String[]{"attn_q", "attn_k", "attn_output", "ffn_gate", "ffn_up"}) {
+                    assertEquals(GgmlType.Q4_K, mf.tensor("blk." + l + "." + m + ".weight").type(), m + " " + l);
+                }
+            }
+            assertEquals(SyntheticModel.tensorBytes(shape, types), mf.tensors().values().stream().mapToLong(t -> t.data().byteSize()).sum());
+            float[] logits = forward(mf, new int[]{1, 7, 200});
+            for (float f : logits) assertTrue(Float.isFinite(f));
+        }
+        assertThrows(IllegalArgumentException.class, () -> SyntheticModel.Types.named("q5_k_m"));
+    }
+
+    /**
      * An FFN longer than a column panel: decode (one row at a time, from its own copies of the matrices: the down
      * projection in column panels, k-quants re-laid) gives the logits that one batched pass over the same tokens
      * gives (the stored matrices, in the outer-product GEMM).
