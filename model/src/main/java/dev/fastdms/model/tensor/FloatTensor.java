@@ -107,8 +107,11 @@ public abstract class FloatTensor {
         float[] pa = a.prepareInput(x, 0, cols), pb = b.prepareInput(x, 0, cols);
         Parallel.forRange(rowsA + rowsB, 64, (lo, hi) -> {
             for (int r = lo; r < hi; r++) {
-                if (r < rowsA) outA[r] = a.rowDot((long) r * cols, x, 0, pa, cols, 0, cols);
-                else outB[r - rowsA] = b.rowDot((long) (r - rowsA) * cols, x, 0, pb, cols, 0, cols);
+                boolean inA = r < rowsA;
+                int row = inA ? r : r - rowsA;
+                // one call site (see matvec3)
+                float d = (inA ? a : b).rowDot((long) row * cols, x, 0, inA ? pa : pb, cols, 0, cols);
+                (inA ? outA : outB)[row] = d;
             }
         });
     }
@@ -120,9 +123,12 @@ public abstract class FloatTensor {
         int ab = rowsA + rowsB;
         Parallel.forRange(ab + rowsC, 64, (lo, hi) -> {
             for (int r = lo; r < hi; r++) {
-                if (r < rowsA) outA[r] = a.rowDot((long) r * cols, x, 0, pa, cols, 0, cols);
-                else if (r < ab) outB[r - rowsA] = b.rowDot((long) (r - rowsA) * cols, x, 0, pb, cols, 0, cols);
-                else outC[r - ab] = c.rowDot((long) (r - ab) * cols, x, 0, pc, cols, 0, cols);
+                int m = r < rowsA ? 0 : r < ab ? 1 : 2, row = r - (m == 0 ? 0 : m == 1 ? rowsA : ab);
+                // One call site for the three matrices: C2 inlines each kernel type it has seen there once. With a
+                // call per matrix it inlined the same kernel three times, and the third copy went over its inlining
+                // node budget (the lane sum called out of line on a boxed vector).
+                float d = (m == 0 ? a : m == 1 ? b : c).rowDot((long) row * cols, x, 0, m == 0 ? pa : m == 1 ? pb : pc, cols, 0, cols);
+                (m == 0 ? outA : m == 1 ? outB : outC)[row] = d;
             }
         });
     }
