@@ -23,23 +23,22 @@ public final class ColumnPanels extends FloatTensor {
     }
 
     /** The matrix rearranged into panels when its rows are longer than a panel (the JVM forward's copy), else itself. */
-    public static FloatTensor of(FloatTensor t, int rows, int cols) {
+    public static FloatTensor of(FloatTensor t, int rows, int cols) { return of(t, rows, cols, BlockLayout.stored(t.type())); }
+
+    /** As above, the panels' blocks stored in {@code layout}. */
+    static FloatTensor of(FloatTensor t, int rows, int cols, BlockLayout layout) {
         GgmlType type = t.type();
         if (cols <= PANEL || PANEL % type.blockSize != 0 || t instanceof ColumnPanels) return t;
-        MemorySegment seg = SharedMemory.allocate(type.byteSize((long) rows * cols));
+        MemorySegment seg = SharedMemory.allocate(layout.bytes((long) rows * cols));
         if (seg == null) return t;
-        long dst = 0;
         for (int p0 = 0; p0 < cols; p0 += PANEL) {
-            long chunk = type.byteSize(Math.min(PANEL, cols - p0));
-            for (int r = 0; r < rows; r++, dst += chunk) MemorySegment.copy(t.segment(), type.byteSize((long) r * cols + p0), seg, dst, chunk);
+            int w = Math.min(PANEL, cols - p0), from = p0;
+            long base = layout.bytes((long) rows * p0), chunk = layout.bytes(w);
+            Parallel.forRange(rows, 16, (lo, hi) -> {
+                for (int r = lo; r < hi; r++) layout.copy(t, (long) r * cols + from, w, seg, base + r * chunk);
+            });
         }
-        return new ColumnPanels(FloatTensor.of(type, seg, (long) rows * cols), rows, cols);
-    }
-
-    /** The same panels with their storage re-laid by {@code relay} (which keeps element offsets), or this when unchanged. */
-    ColumnPanels withPanels(java.util.function.UnaryOperator<FloatTensor> relay) {
-        FloatTensor p = relay.apply(panels);
-        return p == panels ? this : new ColumnPanels(p, rows, cols);
+        return new ColumnPanels(layout.wrap(seg, (long) rows * cols), rows, cols);
     }
 
     FloatTensor panels() { return panels; }

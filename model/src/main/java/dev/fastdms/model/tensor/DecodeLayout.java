@@ -1,5 +1,7 @@
 package dev.fastdms.model.tensor;
 
+import java.lang.foreign.MemorySegment;
+
 /**
  * The copies of weight matrices that single-row decode multiplies, re-laid once for the matvec kernels: long rows
  * in {@link ColumnPanels}, Q4_K with its scales as floats ({@link Q4_KFloatScales}), Q6_K as bytes
@@ -14,16 +16,21 @@ public final class DecodeLayout {
 
     /** Decode's copy of a [rows, cols] matrix, or {@code t} itself when no re-layout applies. */
     public static FloatTensor of(FloatTensor t, int rows, int cols) {
-        FloatTensor p = ColumnPanels.of(t, rows, cols);
-        return p instanceof ColumnPanels panels ? panels.withPanels(DecodeLayout::relaid) : relaid(p);
-    }
-
-    private static FloatTensor relaid(FloatTensor t) {
-        FloatTensor copy = !RELAYOUT ? null : switch (t) {
-            case Q4_KTensor q -> Q4_KFloatScales.of(q);
-            case Q6_KTensor q -> Q6_KInt8.of(q);
+        BlockLayout relaid = !RELAYOUT ? null : switch (t) {
+            case Q4_KTensor q -> Q4_KFloatScales.LAYOUT;
+            case Q6_KTensor q -> Q6_KInt8.LAYOUT;
             default -> null;
         };
-        return copy != null ? copy : t;
+        FloatTensor p = ColumnPanels.of(t, rows, cols, relaid != null ? relaid : BlockLayout.stored(t.type()));
+        if (p != t || relaid == null) return p;
+        long size = t.size();
+        MemorySegment seg = SharedMemory.allocate(relaid.bytes(size));
+        if (seg == null) return t;
+        long per = 64L * t.type().blockSize, pieces = (size + per - 1) / per; // 64 blocks at a time
+        Parallel.forRange((int) pieces, 1, (lo, hi) -> {
+            long from = lo * per, to = Math.min(size, hi * per);
+            relaid.copy(t, from, to - from, seg, relaid.bytes(from));
+        });
+        return relaid.wrap(seg, size);
     }
 }

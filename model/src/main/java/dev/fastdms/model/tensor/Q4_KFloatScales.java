@@ -28,31 +28,29 @@ public final class Q4_KFloatScales extends FloatTensor {
     /** Bytes of {@code elements} weights in this layout. */
     static long byteSize(long elements) { return elements / BLOCK * BYTES; }
 
-    /**
-     * A copy of a Q4_K tensor in this layout, in shared memory (see {@link SharedMemory}); null when there is no room
-     * for it, and the caller keeps the original.
-     */
-    static Q4_KFloatScales of(Q4_KTensor t) {
-        long blocks = t.size() / BLOCK;
-        MemorySegment dst = SharedMemory.allocate(blocks * BYTES);
-        if (dst == null) return null;
-        MemorySegment src = t.segment();
-        Parallel.forRange((int) Math.min(Integer.MAX_VALUE, (blocks + 63) / 64), 1, (lo, hi) -> {
-            for (long b = lo * 64L; b < Math.min(blocks, hi * 64L); b++) {
-                long s = b * Q4_KTensor.BYTES, o = b * BYTES;
-                float d = Float.float16ToFloat(src.get(Q8_0Tensor.SHORT, s)), dmin = Float.float16ToFloat(src.get(Q8_0Tensor.SHORT, s + 2));
-                long lo8 = src.get(Q4_KTensor.LONG_LE, s + 4);
-                int hi4 = src.get(Q4_KTensor.INT_LE, s + 12);
-                long sc = Q4_KTensor.scales(lo8, hi4), mn = Q4_KTensor.mins(lo8, hi4);
+    /** Q4_K blocks written in this layout (see {@link DecodeLayout}). */
+    static final BlockLayout LAYOUT = new BlockLayout() {
+        @Override public long bytes(long elements) { return byteSize(elements); }
+
+        @Override
+        public void copy(FloatTensor src, long from, long n, MemorySegment dst, long at) {
+            MemorySegment m = src.segment();
+            long s = from / BLOCK * Q4_KTensor.BYTES;
+            for (long b = 0; b < n / BLOCK; b++, s += Q4_KTensor.BYTES, at += BYTES) {
+                float d = Float.float16ToFloat(m.get(Q8_0Tensor.SHORT, s)), dmin = Float.float16ToFloat(m.get(Q8_0Tensor.SHORT, s + 2));
+                long lo = m.get(Q4_KTensor.LONG_LE, s + 4);
+                int hi = m.get(Q4_KTensor.INT_LE, s + 12);
+                long sc = Q4_KTensor.scales(lo, hi), mn = Q4_KTensor.mins(lo, hi);
                 for (int j = 0; j < 8; j++) {
-                    dst.set(FLOAT, o + 4L * j, d * Q4_KTensor.at(sc, j));
-                    dst.set(FLOAT, o + 32 + 4L * j, dmin * Q4_KTensor.at(mn, j));
+                    dst.set(FLOAT, at + 4L * j, d * Q4_KTensor.at(sc, j));
+                    dst.set(FLOAT, at + 32 + 4L * j, dmin * Q4_KTensor.at(mn, j));
                 }
-                MemorySegment.copy(src, s + 16, dst, o + NIBBLES, 128);
+                for (int k = 0; k < 128; k += 8) dst.set(Q4_KTensor.LONG_LE, at + NIBBLES + k, m.get(Q4_KTensor.LONG_LE, s + 16 + k));
             }
-        });
-        return new Q4_KFloatScales(dst, t.size());
-    }
+        }
+
+        @Override public FloatTensor wrap(MemorySegment seg, long size) { return new Q4_KFloatScales(seg, size); }
+    };
 
     @Override public GgmlType type() { return GgmlType.Q4_K; }
 

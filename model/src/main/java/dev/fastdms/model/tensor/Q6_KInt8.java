@@ -25,32 +25,37 @@ public final class Q6_KInt8 extends FloatTensor {
 
     static long byteSize(long elements) { return elements / BLOCK * BYTES; }
 
-    /** A copy of a Q6_K tensor in this layout, in shared memory; null when there is no room for it. */
-    static Q6_KInt8 of(Q6_KTensor t) {
-        long blocks = t.size() / BLOCK;
-        MemorySegment dst = SharedMemory.allocate(blocks * BYTES);
-        if (dst == null) return null;
-        MemorySegment src = t.segment();
-        Parallel.forRange((int) Math.min(Integer.MAX_VALUE, (blocks + 63) / 64), 1, (lo, hi) -> {
-            for (long b = lo * 64L; b < Math.min(blocks, hi * 64L); b++) {
-                long s = b * Q6_KTensor.BYTES, o = b * BYTES;
-                float d = Float.float16ToFloat(src.get(Q8_0Tensor.SHORT, s + 208));
-                for (int g = 0; g < 16; g++) dst.set(Q4_KFloatScales.FLOAT, o + 4L * g, d * src.get(ValueLayout.JAVA_BYTE, s + 192 + g));
+    private static final long LOW4 = 0x0F0F0F0F0F0F0F0FL, LOW2 = 0x0303030303030303L;
+
+    /** Q6_K blocks written in this layout (see {@link DecodeLayout}): 8 values at a time on the bytes of a long. */
+    static final BlockLayout LAYOUT = new BlockLayout() {
+        @Override public long bytes(long elements) { return byteSize(elements); }
+
+        @Override
+        public void copy(FloatTensor src, long from, long n, MemorySegment dst, long at) {
+            MemorySegment m = src.segment();
+            long s = from / BLOCK * Q6_KTensor.BYTES;
+            for (long b = 0; b < n / BLOCK; b++, s += Q6_KTensor.BYTES, at += BYTES) {
+                float d = Float.float16ToFloat(m.get(Q8_0Tensor.SHORT, s + 208));
+                for (int g = 0; g < 16; g++) dst.set(Q4_KFloatScales.FLOAT, at + 4L * g, d * m.get(ValueLayout.JAVA_BYTE, s + 192 + g));
                 for (int h = 0; h < 2; h++) {
-                    long ql = s + 64L * h, qh = s + 128 + 32L * h, v = o + VALUES + 128L * h;
-                    for (int l = 0; l < 32; l++) {
-                        int a = src.get(ValueLayout.JAVA_BYTE, ql + l) & 0xFF, c = src.get(ValueLayout.JAVA_BYTE, ql + l + 32) & 0xFF;
-                        int hb = src.get(ValueLayout.JAVA_BYTE, qh + l) & 0xFF;
-                        dst.set(ValueLayout.JAVA_BYTE, v + l, (byte) ((a & 0xF | (hb & 3) << 4) - 32));
-                        dst.set(ValueLayout.JAVA_BYTE, v + l + 32, (byte) ((c & 0xF | (hb >> 2 & 3) << 4) - 32));
-                        dst.set(ValueLayout.JAVA_BYTE, v + l + 64, (byte) ((a >> 4 | (hb >> 4 & 3) << 4) - 32));
-                        dst.set(ValueLayout.JAVA_BYTE, v + l + 96, (byte) ((c >> 4 | (hb >> 6) << 4) - 32));
+                    long ql = s + 64L * h, qh = s + 128 + 32L * h, v = at + VALUES + 128L * h;
+                    for (int l = 0; l < 32; l += 8) { // see Q6_KTensor for which bits make value l, l+32, l+64, l+96
+                        long a = m.get(Q4_KTensor.LONG_LE, ql + l), c = m.get(Q4_KTensor.LONG_LE, ql + l + 32), hb = m.get(Q4_KTensor.LONG_LE, qh + l);
+                        dst.set(Q4_KTensor.LONG_LE, v + l, minus32(a & LOW4 | (hb & LOW2) << 4));
+                        dst.set(Q4_KTensor.LONG_LE, v + l + 32, minus32(c & LOW4 | (hb >>> 2 & LOW2) << 4));
+                        dst.set(Q4_KTensor.LONG_LE, v + l + 64, minus32(a >>> 4 & LOW4 | (hb >>> 4 & LOW2) << 4));
+                        dst.set(Q4_KTensor.LONG_LE, v + l + 96, minus32(c >>> 4 & LOW4 | (hb >>> 6 & LOW2) << 4));
                     }
                 }
             }
-        });
-        return new Q6_KInt8(dst, t.size());
-    }
+        }
+
+        @Override public FloatTensor wrap(MemorySegment seg, long size) { return new Q6_KInt8(seg, size); }
+    };
+
+    /** Each byte (0..63) minus 32, as a signed byte: + 0x60 cannot carry out of a byte, and flipping bit 7 takes 128 off. */
+    static long minus32(long bytes) { return (bytes + 0x6060606060606060L) ^ 0x8080808080808080L; }
 
     @Override public GgmlType type() { return GgmlType.Q6_K; }
 
