@@ -11,7 +11,7 @@
 #   PROMPT_TOKENS=0  also time prefill of a prompt of about this many tokens (0: a short prompt, decode only)
 #   LLAMA_CPP_DIR    a folder where `npm install node-llama-cpp@3.21.1` was run (skipped when unset)
 #   LLAMA3_JAVA      path to llama3.java's Llama3.java, compiled on the fly (skipped when unset)
-# Make test files with: ./fastdms synth --shape llama-3.2-1b --type q8_0|q4_0|q4_k --tokenizer-json T -o F
+# Make test files with: ./fastdms synth --shape llama-3.2-1b --type q8_0|q4_0|q4_k|q4_k_m --tokenizer-json T -o F
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/jdk25.sh
