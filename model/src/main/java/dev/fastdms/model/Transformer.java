@@ -35,8 +35,8 @@ public final class Transformer implements ForwardPass {
     private final int[] rowPos;
     private final ThreadLocal<float[]> scratch = ThreadLocal.withInitial(() -> new float[256]);
     /**
-     * Each layer's matrices as single-row decode multiplies them (see DecodeLayout: long rows in column panels, Q4_K
-     * with float scales), made on the layer's first single-row step: commands that never decode one row (eval,
+     * Each layer's matrices as single-row decode multiplies them (see DecodeLayout: long rows in column panels,
+     * k-quant blocks re-laid), made on the layer's first single-row step: commands that never decode one row (eval,
      * batched bench) do not copy them.
      */
     private final DecodeMatrices[] decode;
