@@ -47,6 +47,8 @@ final class InspectCommand implements Callable<Integer> {
                 weightBytes += t.data().byteSize();
             }
             long tokens = at != null ? at : c.contextLength();
+            // what the JVM backend's decode copies into /dev/shm on its first single-row step (DecodeLayout)
+            long decodeCopies = engine.forward() instanceof dev.fastdms.model.Transformer t ? t.decodeCopyBytes() : 0;
             long perTokenElems = 2L * c.layers() * c.kvHeads() * c.headDim();
             var tok = engine.tokenizer();
             // where DMS decisions come from: a separate adapter projection, else (with DMS parameters) the borrowed query channel
@@ -62,6 +64,7 @@ final class InspectCommand implements Callable<Integer> {
                 ObjectNode types = o.putObject("tensor_types");
                 byType.forEach((k, v) -> types.putObject(k.name()).put("count", v[0]).put("bytes", v[1]));
                 o.put("weight_bytes", weightBytes);
+                o.put("decode_copy_bytes", decodeCopies);
                 o.put("kv_tokens", tokens);
                 o.put("kv_bytes_f32", perTokenElems * 4 * tokens);
                 o.put("kv_bytes_bf16", perTokenElems * 2 * tokens);
@@ -90,8 +93,9 @@ final class InspectCommand implements Callable<Integer> {
             if (tensors) engine.file().tensors().forEach((n, t) -> out.printf("  %-40s %-5s %s%n", n, t.type(), java.util.Arrays.toString(t.shape())));
             out.printf("tokenizer    %s%n", tok == null ? "none" : tok.describe());
             out.printf("chat format  %s%n", engine.chatFormat() == null ? "none" : engine.chatFormat().name());
-            out.printf("memory       weights %s (memory-mapped); dense KV at %d tokens: F32 %s, BF16 %s, FP8 %s (DMS divides by its CR)%n",
-                    human(weightBytes), tokens, human(perTokenElems * 4 * tokens), human(perTokenElems * 2 * tokens), human(perTokenElems * tokens));
+            out.printf("memory       weights %s (memory-mapped)%s; dense KV at %d tokens: F32 %s, BF16 %s, FP8 %s (DMS divides by its CR)%n",
+                    human(weightBytes), decodeCopies > 0 ? ", decode copies " + human(decodeCopies) + " in /dev/shm" : "",
+                    tokens, human(perTokenElems * 4 * tokens), human(perTokenElems * 2 * tokens), human(perTokenElems * tokens));
         }
         return 0;
     }

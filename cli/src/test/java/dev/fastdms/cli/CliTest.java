@@ -145,6 +145,42 @@ class CliTest {
         assertTrue(text.out().contains("qwen3") && text.out().contains("window 16") && text.out().contains("BF16"), text.out());
     }
 
+    /**
+     * inspect reports the /dev/shm bytes of decode's copies, counted here from the file's own tensor list: Q4_K
+     * matrices take 192 bytes per 144, Q6_K 320 per 210, other rows longer than a column panel (4096) their stored size;
+     * the embedding only as the tied output matrix. stories260K (F32, short rows) has none.
+     */
+    @Test
+    void inspectReportsDecodeCopies(@TempDir Path tmp) throws Exception {
+        var shape = new dev.fastdms.model.format.SyntheticModel.Shape("llama", 256, 8, 4, 2, 64, 4096 + 256, 300, 4096, 500000f, 32f, true);
+        for (String type : new String[]{"q4_k_m", "q8_0"}) {
+            Path f = tmp.resolve(type + ".gguf");
+            dev.fastdms.model.format.SyntheticModel.write(f, shape, dev.fastdms.model.format.SyntheticModel.Types.named(type), null, 3);
+            Run r = run("inspect", "-m", f.toString(), "--json");
+            assertEquals(0, r.code(), r.err());
+            long want = 0;
+            try (var mf = dev.fastdms.model.format.ModelLoader.open(f)) {
+                for (var t : mf.tensors().values()) {
+                    String n = t.name();
+                    boolean decoded = n.matches("blk\\.\\d+\\.(attn_(q|k|v|output)|ffn_(gate|up|down))\\.weight") || n.equals("token_embd.weight");
+                    long bytes = t.data().byteSize();
+                    if (!decoded) continue;
+                    switch (t.type()) {
+                        case Q4_K -> want += bytes / 144 * 192;
+                        case Q6_K -> want += bytes / 210 * 320;
+                        default -> want += t.cols() > 4096 ? bytes : 0;
+                    }
+                }
+            }
+            assertTrue(want > 0);
+            assertEquals(want, JSON.readTree(r.out()).get("decode_copy_bytes").asLong(), type);
+            assertTrue(run("inspect", "-m", f.toString()).out().contains("decode copies " + InspectCommand.human(want) + " in /dev/shm"), type);
+        }
+        Run none = run("inspect", "--json");
+        assertEquals(0, JSON.readTree(none.out()).get("decode_copy_bytes").asLong());
+        assertFalse(run("inspect").out().contains("decode copies"));
+    }
+
     @Test
     void evalReproducesTheDmsGoldenThroughTheCli(@TempDir Path tmp) throws Exception {
         JsonNode ref = JSON.readTree(asset("reference/stories260K_dms_reference.json").toFile());

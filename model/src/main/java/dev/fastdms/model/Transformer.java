@@ -286,6 +286,19 @@ public final class Transformer implements ForwardPass {
         return f;
     }
 
+    /** Bytes of /dev/shm that decode's copies take once every layer has decoded a row (see DecodeLayout). */
+    public long decodeCopyBytes() {
+        int dim = c.dim(), qDim = c.qDim(), kvDim = c.kvDim(), ffn = c.ffnDim();
+        long total = DecodeLayout.copyBytes(w.output, c.vocabSize(), dim);
+        for (int l = 0; l < c.layers(); l++) {
+            total += DecodeLayout.copyBytes(w.wq[l], qDim, dim) + DecodeLayout.copyBytes(w.wk[l], kvDim, dim)
+                    + DecodeLayout.copyBytes(w.wv[l], kvDim, dim) + DecodeLayout.copyBytes(w.wo[l], dim, qDim)
+                    + DecodeLayout.copyBytes(w.wGate[l], ffn, dim) + DecodeLayout.copyBytes(w.wUp[l], ffn, dim)
+                    + DecodeLayout.copyBytes(w.wDown[l], dim, ffn);
+        }
+        return total;
+    }
+
     private DecodeMatrices decodeMatrices(int l) {
         if (decode[l] == null) {
             int dim = c.dim(), qDim = c.qDim(), kvDim = c.kvDim(), ffn = c.ffnDim();

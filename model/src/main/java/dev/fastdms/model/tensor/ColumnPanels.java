@@ -27,8 +27,7 @@ public final class ColumnPanels extends FloatTensor {
 
     /** As above, the panels' blocks stored in {@code layout}. */
     static FloatTensor of(FloatTensor t, int rows, int cols, BlockLayout layout) {
-        GgmlType type = t.type();
-        if (cols <= PANEL || PANEL % type.blockSize != 0 || t instanceof ColumnPanels) return t;
+        if (!applies(t, cols)) return t;
         MemorySegment seg = SharedMemory.allocate(layout.bytes((long) rows * cols));
         if (seg == null) return t;
         for (int p0 = 0; p0 < cols; p0 += PANEL) {
@@ -39,6 +38,11 @@ public final class ColumnPanels extends FloatTensor {
             });
         }
         return new ColumnPanels(layout.wrap(seg, (long) rows * cols), rows, cols);
+    }
+
+    /** Whether {@link #of} rearranges a matrix with rows of {@code cols} elements. */
+    static boolean applies(FloatTensor t, int cols) {
+        return cols > PANEL && PANEL % t.type().blockSize == 0 && !(t instanceof ColumnPanels);
     }
 
     FloatTensor panels() { return panels; }

@@ -16,11 +16,7 @@ public final class DecodeLayout {
 
     /** Decode's copy of a [rows, cols] matrix, or {@code t} itself when no re-layout applies. */
     public static FloatTensor of(FloatTensor t, int rows, int cols) {
-        BlockLayout relaid = !RELAYOUT ? null : switch (t) {
-            case Q4_KTensor q -> Q4_KFloatScales.LAYOUT;
-            case Q6_KTensor q -> Q6_KInt8.LAYOUT;
-            default -> null;
-        };
+        BlockLayout relaid = relayout(t);
         FloatTensor p = ColumnPanels.of(t, rows, cols, relaid != null ? relaid : BlockLayout.stored(t.type()));
         if (p != t || relaid == null) return p;
         long size = t.size();
@@ -32,5 +28,21 @@ public final class DecodeLayout {
             relaid.copy(t, from, to - from, seg, relaid.bytes(from));
         });
         return relaid.wrap(seg, size);
+    }
+
+    /** Bytes that {@link #of} copies for this matrix into /dev/shm (0 where decode uses it as stored). */
+    public static long copyBytes(FloatTensor t, int rows, int cols) {
+        BlockLayout relaid = relayout(t);
+        if (relaid != null) return relaid.bytes((long) rows * cols);
+        return ColumnPanels.applies(t, cols) ? t.type().byteSize((long) rows * cols) : 0;
+    }
+
+    /** The re-layout for this matrix's blocks, or null to keep them as stored. */
+    private static BlockLayout relayout(FloatTensor t) {
+        return !RELAYOUT ? null : switch (t) {
+            case Q4_KTensor q -> Q4_KFloatScales.LAYOUT;
+            case Q6_KTensor q -> Q6_KInt8.LAYOUT;
+            default -> null;
+        };
     }
 }
