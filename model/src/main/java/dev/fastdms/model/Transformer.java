@@ -105,7 +105,7 @@ public final class Transformer implements ForwardPass {
     @Override
     public void forwardRows(Sequence[] seqs, int[] tokens, int n, float[] out, int outOff, boolean everyRow) {
         if (n > maxRows) throw new IllegalArgumentException("at most " + maxRows + " rows per step");
-        int dim = c.dim(), hd = c.headDim(), half = hd / 2, qDim = c.qDim(), kvDim = c.kvDim(), ffn = c.ffnDim();
+        int dim = c.dim(), half = c.headDim() / 2;
         for (int i = 0; i < n; i++) {
             JvmSequence s = JvmSequence.of(seqs[i]);
             if (s.position >= c.contextLength()) throw new ContextOverflowException("context overflow: position " + s.position + " reaches the context of " + c.contextLength());
@@ -120,71 +120,11 @@ public final class Transformer implements ForwardPass {
                 ropeSin[i * half + j] = (float) Math.sin(angle);
             }
         }
+        // Each layer's two halves are methods of their own: C2 compiles them apart (this method was compiled five
+        // times over, at 1,681 bytes, once per loop it was entered in and again when decode took its one-row branches).
         for (int l = 0; l < c.layers(); l++) {
-            final int layer = l;
-            rmsnormRows(xb, x, w.attnNorm[l], n, dim);
-            DecodeMatrices dm = n == 1 ? decodeMatrices(l) : null;
-            if (n == 1) FloatTensor.matvec3(xb, dim, dm.wq, q, qDim, dm.wk, k, kvDim, dm.wv, v, kvDim);
-            else {
-                w.wq[l].matmul(xb, dim, q, qDim, n, qDim, dim);
-                w.wk[l].matmul(xb, dim, k, kvDim, n, kvDim, dim);
-                w.wv[l].matmul(xb, dim, v, kvDim, n, kvDim, dim);
-            }
-            if (c.qkNorm()) {
-                for (int i = 0; i < n * c.heads(); i++) rmsnorm(q, i * hd, q, i * hd, w.qNorm[l], hd);
-                for (int i = 0; i < n * c.kvHeads(); i++) rmsnorm(k, i * hd, k, i * hd, w.kNorm[l], hd);
-            }
-            dmsDecideAndZero(layer, n, true);
-            for (int i = 0; i < n; i++) {
-                for (int h = 0; h < c.heads(); h++) rope(q, i * qDim + h * hd, i);
-                for (int h = 0; h < c.kvHeads(); h++) rope(k, i * kvDim + h * hd, i);
-            }
-            dmsDecideAndZero(layer, n, false);
-            // Cache writes happen in row order (positions must be appended in order per head).
-            for (int i = 0; i < n; i++) {
-                JvmSequence s = rowSeq[i];
-                boolean firstRowOfSeq = i == 0 || rowSeq[i - 1] != s;
-                for (int g = 0; g < c.kvHeads(); g++) {
-                    DmsStep.append(s.cache.head(layer, g), s.dms, pendingEvict[i * c.kvHeads() + g], firstRowOfSeq, rowPos[i],
-                            k, i * kvDim + g * hd, v, i * kvDim + g * hd);
-                }
-            }
-            int group = c.groupSize();
-            float scale = (float) (1.0 / Math.sqrt(hd));
-            // One thread per KV head (rows inner): a head's per-slot statistics are updated by one thread only.
-            Parallel.forRange(c.kvHeads(), 1, (lo, hi) -> {
-                for (int g = lo; g < hi; g++) {
-                    for (int i = 0; i < n; i++) {
-                        HeadKv head = rowSeq[i].cache.head(layer, g);
-                        float[] sc = scratch.get();
-                        int need = head.scratchSize(group);
-                        if (sc.length < need) { sc = new float[Math.max(need, sc.length * 2)]; scratch.set(sc); }
-                        head.attend(q, i * qDim + g * group * hd, group, rowPos[i], scale, att, i * qDim + g * group * hd, sc);
-                    }
-                }
-            });
-            // Training-free policies evict after the step, once per sequence.
-            for (int i = 0; i < n; i++) {
-                JvmSequence s = rowSeq[i];
-                if (s.policy == null || (i + 1 < n && rowSeq[i + 1] == s)) continue;
-                for (int g = 0; g < c.kvHeads(); g++) s.policy.enforce(s.cache.head(layer, g), rowPos[i] + 1, s.promptEnd);
-            }
-            for (int i = 0; i < n; i++) {
-                JvmSequence s = rowSeq[i];
-                if (i + 1 < n && rowSeq[i + 1] == s) continue;
-                for (int g = 0; g < c.kvHeads(); g++) DmsStep.endStep(s.cache.head(layer, g), s.dms, rowPos[i]);
-            }
-            (n == 1 ? dm.wo : w.wo[l]).matmul(att, qDim, xb, dim, n, dim, qDim);
-            for (int i = 0; i < n * dim; i++) x[i] += xb[i];
-            rmsnormRows(xb, x, w.ffnNorm[l], n, dim);
-            if (n == 1) FloatTensor.matvec2(xb, dim, dm.gate, hb, ffn, dm.up, hb2, ffn);
-            else {
-                w.wGate[l].matmul(xb, dim, hb, ffn, n, ffn, dim);
-                w.wUp[l].matmul(xb, dim, hb2, ffn, n, ffn, dim);
-            }
-            Activations.swiglu(hb, hb2, n * ffn);
-            (n == 1 ? dm.down : w.wDown[l]).matmul(hb, ffn, xb, dim, n, dim, ffn);
-            for (int i = 0; i < n * dim; i++) x[i] += xb[i];
+            attentionBlock(l, n);
+            ffnBlock(l, n);
         }
         if (out == null) return;
         int vocab = c.vocabSize();
@@ -202,6 +142,80 @@ public final class Transformer implements ForwardPass {
             if (decodeOutput == null) decodeOutput = DecodeLayout.of(w.output, vocab, dim);
             decodeOutput.matvec(xb, 0, out, outOff, vocab, dim);
         }
+    }
+
+    /** Attention half of layer {@code l} over the step's {@code n} rows: x += o(attention(norm(x))). */
+    private void attentionBlock(int l, int n) {
+        int hd = c.headDim(), qDim = c.qDim(), kvDim = c.kvDim(), dim = c.dim();
+        rmsnormRows(xb, x, w.attnNorm[l], n, dim);
+        DecodeMatrices dm = n == 1 ? decodeMatrices(l) : null;
+        if (n == 1) FloatTensor.matvec3(xb, dim, dm.wq, q, qDim, dm.wk, k, kvDim, dm.wv, v, kvDim);
+        else {
+            w.wq[l].matmul(xb, dim, q, qDim, n, qDim, dim);
+            w.wk[l].matmul(xb, dim, k, kvDim, n, kvDim, dim);
+            w.wv[l].matmul(xb, dim, v, kvDim, n, kvDim, dim);
+        }
+        if (c.qkNorm()) {
+            for (int i = 0; i < n * c.heads(); i++) rmsnorm(q, i * hd, q, i * hd, w.qNorm[l], hd);
+            for (int i = 0; i < n * c.kvHeads(); i++) rmsnorm(k, i * hd, k, i * hd, w.kNorm[l], hd);
+        }
+        dmsDecideAndZero(l, n, true);
+        for (int i = 0; i < n; i++) {
+            for (int h = 0; h < c.heads(); h++) rope(q, i * qDim + h * hd, i);
+            for (int h = 0; h < c.kvHeads(); h++) rope(k, i * kvDim + h * hd, i);
+        }
+        dmsDecideAndZero(l, n, false);
+        // Cache writes happen in row order (positions must be appended in order per head).
+        for (int i = 0; i < n; i++) {
+            JvmSequence s = rowSeq[i];
+            boolean firstRowOfSeq = i == 0 || rowSeq[i - 1] != s;
+            for (int g = 0; g < c.kvHeads(); g++) {
+                DmsStep.append(s.cache.head(l, g), s.dms, pendingEvict[i * c.kvHeads() + g], firstRowOfSeq, rowPos[i],
+                        k, i * kvDim + g * hd, v, i * kvDim + g * hd);
+            }
+        }
+        int group = c.groupSize();
+        float scale = (float) (1.0 / Math.sqrt(hd));
+        // One thread per KV head (rows inner): a head's per-slot statistics are updated by one thread only.
+        Parallel.forRange(c.kvHeads(), 1, (lo, hi) -> {
+            for (int g = lo; g < hi; g++) {
+                for (int i = 0; i < n; i++) {
+                    HeadKv head = rowSeq[i].cache.head(l, g);
+                    float[] sc = scratch.get();
+                    int need = head.scratchSize(group);
+                    if (sc.length < need) { sc = new float[Math.max(need, sc.length * 2)]; scratch.set(sc); }
+                    head.attend(q, i * qDim + g * group * hd, group, rowPos[i], scale, att, i * qDim + g * group * hd, sc);
+                }
+            }
+        });
+        // Training-free policies evict after the step, once per sequence.
+        for (int i = 0; i < n; i++) {
+            JvmSequence s = rowSeq[i];
+            if (s.policy == null || (i + 1 < n && rowSeq[i + 1] == s)) continue;
+            for (int g = 0; g < c.kvHeads(); g++) s.policy.enforce(s.cache.head(l, g), rowPos[i] + 1, s.promptEnd);
+        }
+        for (int i = 0; i < n; i++) {
+            JvmSequence s = rowSeq[i];
+            if (i + 1 < n && rowSeq[i + 1] == s) continue;
+            for (int g = 0; g < c.kvHeads(); g++) DmsStep.endStep(s.cache.head(l, g), s.dms, rowPos[i]);
+        }
+        (n == 1 ? dm.wo : w.wo[l]).matmul(att, qDim, xb, dim, n, dim, qDim);
+        for (int i = 0; i < n * dim; i++) x[i] += xb[i];
+    }
+
+    /** Feed-forward half of layer {@code l}: x += down(SwiGLU(gate(norm(x)), up(norm(x)))). */
+    private void ffnBlock(int l, int n) {
+        int dim = c.dim(), ffn = c.ffnDim();
+        DecodeMatrices dm = n == 1 ? decodeMatrices(l) : null;
+        rmsnormRows(xb, x, w.ffnNorm[l], n, dim);
+        if (n == 1) FloatTensor.matvec2(xb, dim, dm.gate, hb, ffn, dm.up, hb2, ffn);
+        else {
+            w.wGate[l].matmul(xb, dim, hb, ffn, n, ffn, dim);
+            w.wUp[l].matmul(xb, dim, hb2, ffn, n, ffn, dim);
+        }
+        Activations.swiglu(hb, hb2, n * ffn);
+        (n == 1 ? dm.down : w.wDown[l]).matmul(hb, ffn, xb, dim, n, dim, ffn);
+        for (int i = 0; i < n * dim; i++) x[i] += xb[i];
     }
 
     private boolean[] pendingEvict = new boolean[0];
