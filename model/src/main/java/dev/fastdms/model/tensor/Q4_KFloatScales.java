@@ -21,7 +21,6 @@ import java.nio.ByteOrder;
  */
 public final class Q4_KFloatScales extends FloatTensor {
     static final int BLOCK = 256, BYTES = 192, NIBBLES = 64;
-    static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     private Q4_KFloatScales(MemorySegment data, long size) { super(data, size); }
 
@@ -42,8 +41,8 @@ public final class Q4_KFloatScales extends FloatTensor {
                 int hi = m.get(Q4_KTensor.INT_LE, s + 12);
                 long sc = Q4_KTensor.scales(lo, hi), mn = Q4_KTensor.mins(lo, hi);
                 for (int j = 0; j < 8; j++) {
-                    dst.set(FLOAT, at + 4L * j, d * Q4_KTensor.at(sc, j));
-                    dst.set(FLOAT, at + 32 + 4L * j, dmin * Q4_KTensor.at(mn, j));
+                    dst.set(F32Tensor.LE, at + 4L * j, d * Q4_KTensor.at(sc, j));
+                    dst.set(F32Tensor.LE, at + 32 + 4L * j, dmin * Q4_KTensor.at(mn, j));
                 }
                 for (int k = 0; k < 128; k += 8) dst.set(Q4_KTensor.LONG_LE, at + NIBBLES + k, m.get(Q4_KTensor.LONG_LE, s + 16 + k));
             }
@@ -62,7 +61,7 @@ public final class Q4_KFloatScales extends FloatTensor {
         int k = (int) (i % BLOCK), chunk = k / 64, w = k % 64, sub = 2 * chunk + w / 32;
         int q = data.get(ValueLayout.JAVA_BYTE, b + NIBBLES + chunk * 32 + w % 32) & 0xFF;
         q = w < 32 ? q & 0xF : q >> 4;
-        return data.get(FLOAT, b + 4L * sub) * q - data.get(FLOAT, b + 32 + 4L * sub);
+        return data.get(F32Tensor.LE, b + 4L * sub) * q - data.get(F32Tensor.LE, b + 32 + 4L * sub);
     }
 
     static final VectorSpecies<Float> F = FloatVector.SPECIES_256, FW = FloatVector.SPECIES_512;
@@ -108,8 +107,8 @@ public final class Q4_KFloatScales extends FloatTensor {
                     .convertShape(VectorOperators.B2F, FW, 0)).mul(FloatVector.fromArray(FW, xp, xpOff + 32 * g + 16));
             pHi = ((FloatVector) r.reinterpretAsInts().lanewise(VectorOperators.LSHR, 4).reinterpretAsBytes().and(NIBBLE)
                     .convertShape(VectorOperators.B2F, FW, 0)).fma(FloatVector.fromArray(FW, xp, xpOff + 32 * g + 48), pHi);
-            FloatVector nextLo = pLo.fma(FloatVector.broadcast(FW, data.get(FLOAT, blk + 4L * h)), acc2);
-            FloatVector nextHi = pHi.fma(FloatVector.broadcast(FW, data.get(FLOAT, blk + 4L * h + 4)), acc4);
+            FloatVector nextLo = pLo.fma(FloatVector.broadcast(FW, data.get(F32Tensor.LE, blk + 4L * h)), acc2);
+            FloatVector nextHi = pHi.fma(FloatVector.broadcast(FW, data.get(F32Tensor.LE, blk + 4L * h + 4)), acc4);
             acc2 = acc;
             acc = nextLo;
             acc4 = acc3;
@@ -147,10 +146,10 @@ public final class Q4_KFloatScales extends FloatTensor {
                     xLo = xLo.add(xl);
                     xHi = xHi.add(xh);
                 }
-                acc = qxLo.fma(FloatVector.broadcast(F, data.get(FLOAT, blk + 8L * c)), acc);
-                acc = qxHi.fma(FloatVector.broadcast(F, data.get(FLOAT, blk + 8L * c + 4)), acc);
-                accMin = xLo.fma(FloatVector.broadcast(F, data.get(FLOAT, blk + 32 + 8L * c)), accMin);
-                accMin = xHi.fma(FloatVector.broadcast(F, data.get(FLOAT, blk + 36 + 8L * c)), accMin);
+                acc = qxLo.fma(FloatVector.broadcast(F, data.get(F32Tensor.LE, blk + 8L * c)), acc);
+                acc = qxHi.fma(FloatVector.broadcast(F, data.get(F32Tensor.LE, blk + 8L * c + 4)), acc);
+                accMin = xLo.fma(FloatVector.broadcast(F, data.get(F32Tensor.LE, blk + 32 + 8L * c)), accMin);
+                accMin = xHi.fma(FloatVector.broadcast(F, data.get(F32Tensor.LE, blk + 36 + 8L * c)), accMin);
             }
         }
         keep(touched);
@@ -163,10 +162,10 @@ public final class Q4_KFloatScales extends FloatTensor {
         long blk = offset / BLOCK * BYTES;
         for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
             for (int c = 0; c < 4; c++) {
-                FloatVector sLo = FloatVector.broadcast(F, data.get(FLOAT, blk + 8L * c));
-                FloatVector mLo = FloatVector.broadcast(F, -data.get(FLOAT, blk + 32 + 8L * c));
-                FloatVector sHi = FloatVector.broadcast(F, data.get(FLOAT, blk + 8L * c + 4));
-                FloatVector mHi = FloatVector.broadcast(F, -data.get(FLOAT, blk + 36 + 8L * c));
+                FloatVector sLo = FloatVector.broadcast(F, data.get(F32Tensor.LE, blk + 8L * c));
+                FloatVector mLo = FloatVector.broadcast(F, -data.get(F32Tensor.LE, blk + 32 + 8L * c));
+                FloatVector sHi = FloatVector.broadcast(F, data.get(F32Tensor.LE, blk + 8L * c + 4));
+                FloatVector mHi = FloatVector.broadcast(F, -data.get(F32Tensor.LE, blk + 36 + 8L * c));
                 int o = outOff + j + c * 64;
                 for (int p = 0; p < 32; p += 8) {
                     IntVector q = ((IntVector) ByteVector.fromMemorySegment(B8, data, blk + NIBBLES + c * 32 + p, ByteOrder.LITTLE_ENDIAN)

@@ -37,7 +37,7 @@ public final class Q6_KInt8 extends FloatTensor {
             long s = from / BLOCK * Q6_KTensor.BYTES;
             for (long b = 0; b < n / BLOCK; b++, s += Q6_KTensor.BYTES, at += BYTES) {
                 float d = Float.float16ToFloat(m.get(Q8_0Tensor.SHORT, s + 208));
-                for (int g = 0; g < 16; g++) dst.set(Q4_KFloatScales.FLOAT, at + 4L * g, d * m.get(ValueLayout.JAVA_BYTE, s + 192 + g));
+                for (int g = 0; g < 16; g++) dst.set(F32Tensor.LE, at + 4L * g, d * m.get(ValueLayout.JAVA_BYTE, s + 192 + g));
                 for (int h = 0; h < 2; h++) {
                     long ql = s + 64L * h, qh = s + 128 + 32L * h, v = at + VALUES + 128L * h;
                     for (int l = 0; l < 32; l += 8) { // see Q6_KTensor for which bits make value l, l+32, l+64, l+96
@@ -65,7 +65,7 @@ public final class Q6_KInt8 extends FloatTensor {
     public float getFloat(long i) {
         long b = i / BLOCK * BYTES;
         int k = (int) (i % BLOCK);
-        return data.get(Q4_KFloatScales.FLOAT, b + 4L * (k / 16)) * data.get(ValueLayout.JAVA_BYTE, b + VALUES + k);
+        return data.get(F32Tensor.LE, b + 4L * (k / 16)) * data.get(ValueLayout.JAVA_BYTE, b + VALUES + k);
     }
 
     static final VectorSpecies<Float> F = FloatVector.SPECIES_256, FW = FloatVector.SPECIES_512;
@@ -89,8 +89,8 @@ public final class Q6_KInt8 extends FloatTensor {
                     .convertShape(VectorOperators.B2F, FW, 0)).mul(FloatVector.fromArray(FW, x, xOff + j));
             FloatVector u = ((FloatVector) ByteVector.fromMemorySegment(BW, data, blk + VALUES + k + 16, ByteOrder.LITTLE_ENDIAN)
                     .convertShape(VectorOperators.B2F, FW, 0)).mul(FloatVector.fromArray(FW, x, xOff + j + 16));
-            FloatVector next = p.fma(FloatVector.broadcast(FW, data.get(Q4_KFloatScales.FLOAT, blk + (k >> 2))), acc2);
-            FloatVector next2 = u.fma(FloatVector.broadcast(FW, data.get(Q4_KFloatScales.FLOAT, blk + (k >> 2) + 4)), acc4);
+            FloatVector next = p.fma(FloatVector.broadcast(FW, data.get(F32Tensor.LE, blk + (k >> 2))), acc2);
+            FloatVector next2 = u.fma(FloatVector.broadcast(FW, data.get(F32Tensor.LE, blk + (k >> 2) + 4)), acc4);
             acc2 = acc;
             acc = next;
             acc4 = acc3;
@@ -112,7 +112,7 @@ public final class Q6_KInt8 extends FloatTensor {
                     .convertShape(VectorOperators.B2F, F, 0)).mul(FloatVector.fromArray(F, x, xOff + j));
             p = ((FloatVector) ByteVector.fromMemorySegment(B8, data, blk + VALUES + k + 8, ByteOrder.LITTLE_ENDIAN)
                     .convertShape(VectorOperators.B2F, F, 0)).fma(FloatVector.fromArray(F, x, xOff + j + 8), p);
-            FloatVector next = p.fma(FloatVector.broadcast(F, data.get(Q4_KFloatScales.FLOAT, blk + (k >> 2))), acc2);
+            FloatVector next = p.fma(FloatVector.broadcast(F, data.get(F32Tensor.LE, blk + (k >> 2))), acc2);
             acc2 = acc;
             acc = next;
         }
@@ -126,7 +126,7 @@ public final class Q6_KInt8 extends FloatTensor {
         long blk = offset / BLOCK * BYTES;
         for (int j = 0; j < n; j += BLOCK, blk += BYTES) {
             for (int g = 0; g < 16; g++) {
-                FloatVector s = FloatVector.broadcast(F, data.get(Q4_KFloatScales.FLOAT, blk + 4L * g));
+                FloatVector s = FloatVector.broadcast(F, data.get(F32Tensor.LE, blk + 4L * g));
                 for (int p = 0; p < 16; p += 8) {
                     ((FloatVector) ByteVector.fromMemorySegment(B8, data, blk + VALUES + 16L * g + p, ByteOrder.LITTLE_ENDIAN)
                             .convertShape(VectorOperators.B2F, F, 0)).mul(s).intoArray(out, outOff + j + 16 * g + p);
