@@ -302,23 +302,25 @@ public final class Transformer implements ForwardPass {
 
     /** Bytes of /dev/shm that decode's copies take once every layer has decoded a row (see DecodeLayout). */
     public long decodeCopyBytes() {
-        int dim = c.dim(), qDim = c.qDim(), kvDim = c.kvDim(), ffn = c.ffnDim();
-        long total = DecodeLayout.copyBytes(w.output, c.vocabSize(), dim);
-        for (int l = 0; l < c.layers(); l++) {
-            total += DecodeLayout.copyBytes(w.wq[l], qDim, dim) + DecodeLayout.copyBytes(w.wk[l], kvDim, dim)
-                    + DecodeLayout.copyBytes(w.wv[l], kvDim, dim) + DecodeLayout.copyBytes(w.wo[l], dim, qDim)
-                    + DecodeLayout.copyBytes(w.wGate[l], ffn, dim) + DecodeLayout.copyBytes(w.wUp[l], ffn, dim)
-                    + DecodeLayout.copyBytes(w.wDown[l], dim, ffn);
-        }
+        long total = DecodeLayout.copyBytes(w.output, c.vocabSize(), c.dim());
+        for (int l = 0; l < c.layers(); l++) for (Matrix m : layerMatrices(l)) total += DecodeLayout.copyBytes(m.t, m.rows, m.cols);
         return total;
+    }
+
+    private record Matrix(FloatTensor t, int rows, int cols) {}
+
+    /** Layer l's matrices with their [rows, cols], in {@link DecodeMatrices}' order. */
+    private Matrix[] layerMatrices(int l) {
+        int dim = c.dim(), qDim = c.qDim(), kvDim = c.kvDim(), ffn = c.ffnDim();
+        return new Matrix[]{new Matrix(w.wq[l], qDim, dim), new Matrix(w.wk[l], kvDim, dim), new Matrix(w.wv[l], kvDim, dim),
+                new Matrix(w.wo[l], dim, qDim), new Matrix(w.wGate[l], ffn, dim), new Matrix(w.wUp[l], ffn, dim),
+                new Matrix(w.wDown[l], dim, ffn)};
     }
 
     private DecodeMatrices decodeMatrices(int l) {
         if (decode[l] == null) {
-            int dim = c.dim(), qDim = c.qDim(), kvDim = c.kvDim(), ffn = c.ffnDim();
-            decode[l] = new DecodeMatrices(DecodeLayout.of(w.wq[l], qDim, dim), DecodeLayout.of(w.wk[l], kvDim, dim),
-                    DecodeLayout.of(w.wv[l], kvDim, dim), DecodeLayout.of(w.wo[l], dim, qDim), DecodeLayout.of(w.wGate[l], ffn, dim),
-                    DecodeLayout.of(w.wUp[l], ffn, dim), DecodeLayout.of(w.wDown[l], dim, ffn));
+            FloatTensor[] d = Arrays.stream(layerMatrices(l)).map(m -> DecodeLayout.of(m.t, m.rows, m.cols)).toArray(FloatTensor[]::new);
+            decode[l] = new DecodeMatrices(d[0], d[1], d[2], d[3], d[4], d[5], d[6]);
         }
         return decode[l];
     }
