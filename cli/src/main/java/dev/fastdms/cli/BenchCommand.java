@@ -110,6 +110,7 @@ final class BenchCommand implements Callable<Integer> {
                 // a row at the model's full context fills ctx - gen tokens, so decoding ends exactly at the context
                 if (c + gen > maxCtx) System.err.println("bench: ctx " + c + ": filling " + (maxCtx - gen) + " tokens so that --gen " + gen + " fits the context");
             }
+            if (batch.contains(1)) engine.prepareDecode(Progress.forLoad(model.noProgress || json));
             KvSettings kv = engine.kvSettings();
             // the device caches hold one element type: its baseline is that type without eviction
             KvSettings dense = onDevice ? new KvSettings(kv.dtype(), null) : new KvSettings(KvDtype.BF16, null);

@@ -46,6 +46,7 @@ final class ChatCommand implements Callable<Integer> {
         var settings = sampling.toSettings();
         try (Engine engine = Engine.open(model.toEngineOptions(ctx.value), Progress.forLoad(model.noProgress))) {
             ChatSession chat = new ChatSession(engine, system); // refuses a system prompt the context cannot hold
+            engine.prepareDecode(Progress.forLoad(model.noProgress));
             // a small model's first answer must leave room for the conversation
             int perAnswer = maxTokens != null ? maxTokens : Math.min(512, Math.max(1, engine.config().contextLength() / 4));
             // dumb(true): a dumb terminal on a non-TTY stdin is expected, not worth JLine's warning lines

@@ -43,7 +43,10 @@ final class GenerateCommand implements Callable<Integer> {
         if (promptFile != null) text = TextFiles.readUtf8(promptFile, "--prompt-file");
         PrintWriter out = spec.commandLine().getOut();
         var settings = sampling.toSettings();
+        long loadStart = System.nanoTime();
         try (Engine engine = Engine.open(model.toEngineOptions(ctx.value), Progress.forLoad(model.noProgress))) {
+            if (maxTokens > 1) engine.prepareDecode(Progress.forLoad(model.noProgress));
+            double loadSeconds = (System.nanoTime() - loadStart) / 1e9;
             int[] promptIds = engine.encodePrompt(text);
             Sequence seq = engine.newSequence();
             // a model without a tokenizer (driven by token ids) streams its ids
@@ -61,6 +64,7 @@ final class GenerateCommand implements Callable<Integer> {
                 o.putPOJO("ids", r.ids());
                 // a model without a tokenizer (driven by token ids) has no text
                 o.put("text", engine.tokenizer() == null ? null : engine.decode(engine.withoutStop(r.ids())));
+                o.put("load_seconds", loadSeconds);
                 o.put("prefill_tokens_per_s", r.prefillTokensPerSecond());
                 o.put("decode_tokens_per_s", r.decodeTokensPerSecond());
                 o.put("stop_reason", r.stopReason().name().toLowerCase());

@@ -49,6 +49,7 @@ final class ServeCommand implements Callable<Integer> {
         Scheduler scheduler;
         OpenAiServer server;
         try {
+            engine.prepareDecode(Progress.forLoad(model.noProgress));
             scheduler = new Scheduler(engine, Scheduler.Options.of(maxSeqs, maxQueue)).start();
             server = new OpenAiServer(engine, scheduler, o.model().getFileName().toString(), host, port).start();
         } catch (RuntimeException e) {

@@ -30,10 +30,15 @@ class CliTest {
 
     @Test
     void generateJsonWithNoPromptFollowsTheGreedyGolden() throws Exception {
+        long t0 = System.nanoTime();
         Run r = run("generate", "-n", "40", "--json", "--no-progress");
+        double wall = (System.nanoTime() - t0) / 1e9;
         assertEquals(0, r.code(), r.err());
         JsonNode o = JSON.readTree(r.out());
-        for (String k : new String[]{"prompt_ids", "ids", "text", "prefill_tokens_per_s", "decode_tokens_per_s"}) assertTrue(o.has(k), k);
+        for (String k : new String[]{"prompt_ids", "ids", "text", "load_seconds", "prefill_tokens_per_s", "decode_tokens_per_s"}) assertTrue(o.has(k), k);
+        // loading (and the decode copies) took some time, less than the test's whole run
+        double load = o.get("load_seconds").asDouble();
+        assertTrue(load > 0 && load < wall, load + " s of " + wall);
         assertEquals("[1]", o.get("prompt_ids").toString());
         JsonNode golden = JSON.readTree(asset("reference/stories260K_greedy_reference.json").toFile()).get("greedy_token_ids");
         for (int i = 0; i < 40; i++) assertEquals(golden.get(i).asInt(), o.get("ids").get(i).asInt(), "token " + i);

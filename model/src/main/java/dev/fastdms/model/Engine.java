@@ -142,6 +142,9 @@ public final class Engine implements AutoCloseable {
 
     public Sequence newSequence() { return forward.newSequence(kv); }
 
+    /** Readies single-row decode now, for commands that will decode (see {@link ForwardPass#prepareDecode}). */
+    public void prepareDecode(ProgressListener progress) { forward.prepareDecode(progress); }
+
     private Tokenizer requireTokenizer() {
         if (tokenizer == null) throw new IllegalArgumentException(file.path() + " has no tokenizer (pass --tokenizer FILE)");
         return tokenizer;

@@ -17,6 +17,12 @@ public interface ForwardPass extends AutoCloseable {
     /** Backend name as on the command line: jvm, opencl, ptx, spirv. */
     String backend();
 
+    /**
+     * Readies single-row decode before the first step, for commands that will decode: the JVM backend makes its
+     * decode copies of the weights here (load time, as llama.cpp repacks) rather than in the first decode step.
+     */
+    default void prepareDecode(ProgressListener progress) {}
+
     /** A new empty sequence with the given KV storage and eviction settings. */
     Sequence newSequence(KvSettings kv);
 

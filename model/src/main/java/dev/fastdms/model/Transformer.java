@@ -36,8 +36,8 @@ public final class Transformer implements ForwardPass {
     private final ThreadLocal<float[]> scratch = ThreadLocal.withInitial(() -> new float[256]);
     /**
      * Each layer's matrices as single-row decode multiplies them (see DecodeLayout: long rows in column panels,
-     * k-quant blocks re-laid), made on the layer's first single-row step: commands that never decode one row (eval,
-     * batched bench) do not copy them.
+     * k-quant blocks re-laid), made by {@link #prepareDecode} or else on the layer's first single-row step: commands
+     * that never decode one row (eval, batched bench) do not copy them.
      */
     private final DecodeMatrices[] decode;
     private FloatTensor decodeOutput;
@@ -298,6 +298,18 @@ public final class Transformer implements ForwardPass {
             f[j] = (float) freq;
         }
         return f;
+    }
+
+    @Override
+    public void prepareDecode(ProgressListener progress) {
+        progress.start("decode copies", c.layers() + 1);
+        for (int l = 0; l < c.layers(); l++) {
+            decodeMatrices(l);
+            progress.advance(l + 1);
+        }
+        if (decodeOutput == null) decodeOutput = DecodeLayout.of(w.output, c.vocabSize(), c.dim());
+        progress.advance(c.layers() + 1);
+        progress.end();
     }
 
     /** Bytes of /dev/shm that decode's copies take once every layer has decoded a row (see DecodeLayout). */

@@ -37,6 +37,9 @@ public final class DecodeLayout {
         return ColumnPanels.applies(t, cols) ? t.type().byteSize((long) rows * cols) : 0;
     }
 
+    /** Bytes of /dev/shm that this process's decode copies have taken so far. */
+    public static long bytesCopiedSoFar() { return SharedMemory.mappedSoFar(); }
+
     /** The re-layout for this matrix's blocks, or null to keep them as stored. */
     private static BlockLayout relayout(FloatTensor t) {
         return !RELAYOUT ? null : switch (t) {

@@ -7,10 +7,16 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.concurrent.atomic.AtomicLong;
 
 /** RAM for the copies of weights that the JVM forward re-lays at load ({@link ColumnPanels}, {@link Q4_KFloatScales}). */
 final class SharedMemory {
+    private static final AtomicLong MAPPED = new AtomicLong();
+
     private SharedMemory() {}
+
+    /** Bytes this process has mapped here so far (mappings are never counted down). */
+    static long mappedSoFar() { return MAPPED.get(); }
 
     /**
      * Memory mapped from a deleted file in /dev/shm: the same kind of segment as the model file's mapping, so the
@@ -26,7 +32,9 @@ final class SharedMemory {
             if (Files.getFileStore(dir).getUsableSpace() < 2 * bytes) return null;
             Path f = Files.createTempFile(dir, "fastdms-weights", ".bin");
             try (FileChannel ch = FileChannel.open(f, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
-                return ch.map(FileChannel.MapMode.READ_WRITE, 0, bytes, Arena.ofAuto());
+                MemorySegment seg = ch.map(FileChannel.MapMode.READ_WRITE, 0, bytes, Arena.ofAuto());
+                MAPPED.addAndGet(bytes);
+                return seg;
             } finally {
                 Files.delete(f); // the mapping keeps the memory until it is unreachable
             }

@@ -117,6 +117,46 @@ class SyntheticModelTest {
         }
     }
 
+    /**
+     * prepareDecode makes every decode copy at once, as many bytes as decodeCopyBytes (what inspect prints) says, so
+     * the decode steps after it copy nothing; they give the same logits, bit for bit, as decode that copies lazily.
+     */
+    @ParameterizedTest
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_K"})
+    void preparedDecodeCopiesEverythingUpFront(GgmlType type) throws Exception {
+        SyntheticModel.Shape shape = new SyntheticModel.Shape("llama", 256, 2, 4, 2, 64, 4096 + 256, 256, 4096, 500000f, 32f, true);
+        Path out = tmp.resolve("prep.gguf");
+        SyntheticModel.write(out, shape, type, null, 4);
+        int[] ids = {3, 250, 17, 99, 128};
+        try (ModelFile mf = ModelLoader.open(out)) {
+            ModelConfig c = mf.config();
+            int V = c.vocabSize();
+            Transformer lazy = new Transformer(c, new Weights(mf), 32), prepared = new Transformer(c, new Weights(mf), 32);
+            long before = dev.fastdms.model.tensor.DecodeLayout.bytesCopiedSoFar();
+            long[] progress = {-1, -1};
+            prepared.prepareDecode(new dev.fastdms.model.ProgressListener() {
+                @Override public void start(String task, long total) { progress[0] = total; }
+                @Override public void advance(long done) { progress[1] = done; }
+                @Override public void end() {}
+            });
+            long copied = dev.fastdms.model.tensor.DecodeLayout.bytesCopiedSoFar() - before;
+            assertTrue(prepared.decodeCopyBytes() > 0, "this shape has long rows" + (type == GgmlType.Q4_K ? " and k-quants" : ""));
+            assertEquals(prepared.decodeCopyBytes(), copied);
+            assertEquals(c.layers() + 1, progress[0]);
+            assertEquals(c.layers() + 1, progress[1]);
+            var sp = prepared.newSequence(KvDtype.F32, null);
+            var sl = lazy.newSequence(KvDtype.F32, null);
+            float[] a = new float[V], b = new float[V];
+            for (int i = 0; i < ids.length; i++) {
+                long mark = dev.fastdms.model.tensor.DecodeLayout.bytesCopiedSoFar();
+                prepared.forward(sp, ids, i, 1, a, false);
+                assertEquals(mark, dev.fastdms.model.tensor.DecodeLayout.bytesCopiedSoFar(), "a prepared step copies nothing");
+                lazy.forward(sl, ids, i, 1, b, false);
+                assertArrayEquals(b, a, "step " + i);
+            }
+        }
+    }
+
     @Test
     void qwen3ShapeHasQkNormsAndItsOwnHead() throws Exception {
         Path out = tmp.resolve("q.gguf");
