@@ -8,7 +8,8 @@
 #   N=128            tokens decoded per run (greedy)
 #   RUNS=3           runs per contender and model
 #   THREADS=nproc    threads for every contender
-#   PROMPT_TOKENS=0  also time prefill of a prompt of about this many tokens (0: a short prompt, decode only)
+#   PROMPT_TOKENS=0  also time prefill of a prompt of about this many tokens (0: a short prompt, decode only), and
+#                    fastdms once warm (fastdms_warm: the second of two prefill+decode rows in one process)
 #   LLAMA_CPP_DIR    a folder where `npm install node-llama-cpp@3.21.1` was run (skipped when unset)
 #   LLAMA3_JAVA      path to llama3.java's Llama3.java, compiled on the fly (skipped when unset)
 # Make test files with: ./fastdms synth --shape llama-3.2-1b --type q8_0|q4_0|q4_k|q4_k_m --tokenizer-json T -o F
@@ -35,6 +36,13 @@ printf '%s' "$prompt" >"$work/prompt.txt"
 run_fastdms() {
   ./fastdms generate -m "$1" --prompt-file "$work/prompt.txt" -n "$N" --threads "$THREADS" --json 2>/dev/null |
     python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["prefill_tokens_per_s"], j["decode_tokens_per_s"])'
+}
+
+# The same engine once its JIT has compiled the kernels: `fastdms bench` prefills PROMPT_TOKENS random tokens and
+# decodes N twice in one process, and the second row is the warm one (the first is the fresh process, as above).
+run_fastdms_warm() {
+  ./fastdms bench -m "$1" --ctx "$PROMPT_TOKENS,$PROMPT_TOKENS" --gen "$N" --batch 1 --no-baseline --threads "$THREADS" --json 2>/dev/null |
+    tail -1 | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["prefill_tokens_per_s"], j["decode_tokens_per_s"])'
 }
 
 have_llama_cpp=0
@@ -76,6 +84,7 @@ run_llama3() {
 }
 
 contenders=(fastdms)
+[ "$PROMPT_TOKENS" -gt 0 ] && contenders+=(fastdms_warm)
 [ $have_llama_cpp = 1 ] && contenders+=(llama_cpp)
 [ $have_llama3 = 1 ] && contenders+=(llama3)
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; threads $THREADS; $N tokens; $RUNS runs each, alternating"
@@ -97,10 +106,11 @@ for line in open(res):
     d[c][0].append(float(p)); d[c][1].append(float(t))
 def rng(v): return f"{min(v):.1f}-{max(v):.1f}"
 print(f"\n{model}")
-print(f"{'contender':<10} {'decode tok/s':>14} {'prefill tok/s':>14} {'decode vs fastdms (median)':>27}")
+print(f"{'contender':<13} {'decode tok/s':>14} {'prefill tok/s':>14} {'decode vs fastdms (median)':>27} {'prefill / decode (medians)':>27}")
 med = lambda v: sorted(v)[len(v) // 2]
 base = med(d["fastdms"][1]) if d["fastdms"][1] else float('nan')
 for c, (p, t) in d.items():
-    print(f"{c:<10} {rng(t):>14} {rng(p):>14} {('fastdms / ' + c + ' = %.2fx' % (base / med(t))) if c != 'fastdms' else '':>27}")
+    vs = ('fastdms / ' + c + ' = %.2fx' % (base / med(t))) if not c.startswith('fastdms') else ''
+    print(f"{c:<13} {rng(t):>14} {rng(p):>14} {vs:>27} {med(p) / med(t):>26.1f}x")
 EOF
 done
