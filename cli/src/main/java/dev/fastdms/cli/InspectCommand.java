@@ -47,7 +47,7 @@ final class InspectCommand implements Callable<Integer> {
                 weightBytes += t.data().byteSize();
             }
             long tokens = at != null ? at : c.contextLength();
-            // what the JVM backend's decode copies into /dev/shm on its first single-row step (DecodeLayout)
+            // what the JVM backend's decode copies into /dev/shm (DecodeLayout): at load for the commands that decode
             long decodeCopies = engine.forward() instanceof dev.fastdms.model.Transformer t ? t.decodeCopyBytes() : 0;
             long perTokenElems = 2L * c.layers() * c.kvHeads() * c.headDim();
             var tok = engine.tokenizer();

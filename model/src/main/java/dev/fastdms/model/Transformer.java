@@ -139,8 +139,7 @@ public final class Transformer implements ForwardPass {
             }
         } else {
             rmsnorm(xb, 0, x, (n - 1) * dim, w.outputNorm, dim);
-            if (decodeOutput == null) decodeOutput = DecodeLayout.of(w.output, vocab, dim);
-            decodeOutput.matvec(xb, 0, out, outOff, vocab, dim);
+            decodeOutput().matvec(xb, 0, out, outOff, vocab, dim);
         }
     }
 
@@ -307,7 +306,7 @@ public final class Transformer implements ForwardPass {
             decodeMatrices(l);
             progress.advance(l + 1);
         }
-        if (decodeOutput == null) decodeOutput = DecodeLayout.of(w.output, c.vocabSize(), c.dim());
+        decodeOutput();
         progress.advance(c.layers() + 1);
         progress.end();
     }
@@ -327,6 +326,12 @@ public final class Transformer implements ForwardPass {
         return new Matrix[]{new Matrix(w.wq[l], qDim, dim), new Matrix(w.wk[l], kvDim, dim), new Matrix(w.wv[l], kvDim, dim),
                 new Matrix(w.wo[l], dim, qDim), new Matrix(w.wGate[l], ffn, dim), new Matrix(w.wUp[l], ffn, dim),
                 new Matrix(w.wDown[l], dim, ffn)};
+    }
+
+    /** The output matrix as single-row logits multiply it (see DecodeLayout), made on first use. */
+    private FloatTensor decodeOutput() {
+        if (decodeOutput == null) decodeOutput = DecodeLayout.of(w.output, c.vocabSize(), c.dim());
+        return decodeOutput;
     }
 
     private DecodeMatrices decodeMatrices(int l) {
