@@ -72,10 +72,10 @@ public final class ColumnPanels extends FloatTensor {
         }
     }
 
-    @Override protected float[] prepareInput(float[] x, int xOff, int n) { return panels.prepareInput(x, xOff, n); }
+    @Override protected Object prepareInput(float[] x, int xOff, int n) { return panels.prepareInput(x, xOff, n); }
 
     @Override
-    protected float rowDot(long offset, float[] x, int xOff, float[] prepared, int cols, int from, int n) {
+    protected float rowDot(long offset, float[] x, int xOff, Object prepared, int cols, int from, int n) {
         float s = 0f;
         for (int k = 0; k < n; ) {
             int len = Math.min(n - k, run(offset + k));
@@ -89,7 +89,7 @@ public final class ColumnPanels extends FloatTensor {
     @Override
     public void matvec(float[] x, int xOff, float[] out, int outOff, int rows, int cols) {
         if (rows != this.rows || cols != this.cols) throw new IllegalArgumentException("a " + this.rows + "x" + this.cols + " matrix, not " + rows + "x" + cols);
-        float[] prepared = panels.prepareInput(x, xOff, cols);
+        Object prepared = panels.prepareInput(x, xOff, cols);
         Parallel.forRange(rows, 64, (lo, hi) -> {
             for (int p0 = 0; p0 < cols; p0 += PANEL) {
                 int w = Math.min(PANEL, cols - p0);

@@ -93,7 +93,7 @@ public abstract class FloatTensor {
 
     /** out[outOff + r] = row r · x[xOff ..] for r in [0, rows), rows of {@code cols} elements; parallel over rows. */
     public void matvec(float[] x, int xOff, float[] out, int outOff, int rows, int cols) {
-        float[] p = prepareInput(x, xOff, cols);
+        Object p = prepareInput(x, xOff, cols);
         Parallel.forRange(rows, 64, (lo, hi) -> {
             for (int r = lo; r < hi; r++) out[outOff + r] = rowDot((long) r * cols, x, xOff, p, cols, 0, cols);
         });
@@ -104,7 +104,7 @@ public abstract class FloatTensor {
      * one dispatch instead of two, and no thread idles at the end of the smaller product.
      */
     public static void matvec2(float[] x, int cols, FloatTensor a, float[] outA, int rowsA, FloatTensor b, float[] outB, int rowsB) {
-        float[] pa = a.prepareInput(x, 0, cols), pb = b.prepareInput(x, 0, cols);
+        Object pa = a.prepareInput(x, 0, cols), pb = b.prepareInput(x, 0, cols);
         Parallel.forRange(rowsA + rowsB, 64, (lo, hi) -> {
             for (int r = lo; r < hi; r++) {
                 boolean inA = r < rowsA;
@@ -119,7 +119,7 @@ public abstract class FloatTensor {
     /** a·x, b·x and c·x (decode's q, k and v projections) as one parallel loop over all their rows, as {@link #matvec2}. */
     public static void matvec3(float[] x, int cols, FloatTensor a, float[] outA, int rowsA, FloatTensor b, float[] outB, int rowsB,
                                FloatTensor c, float[] outC, int rowsC) {
-        float[] pa = a.prepareInput(x, 0, cols), pb = b.prepareInput(x, 0, cols), pc = c.prepareInput(x, 0, cols);
+        Object pa = a.prepareInput(x, 0, cols), pb = b.prepareInput(x, 0, cols), pc = c.prepareInput(x, 0, cols);
         int ab = rowsA + rowsB;
         Parallel.forRange(ab + rowsC, 64, (lo, hi) -> {
             for (int r = lo; r < hi; r++) {
@@ -134,18 +134,18 @@ public abstract class FloatTensor {
     }
 
     /**
-     * The input rearranged once per product for this type's kernel (shared by all rows), or null when the kernel
-     * reads x as it is. Types that share a layout may share the returned scratch array: products that run together
-     * have the same x, so its content is the same.
+     * The input prepared once per product for this type's kernel (shared by all rows): x rearranged as a float[],
+     * or quantised ({@link Int8Input}); null when the kernel reads x as it is. Types that share a layout may share the
+     * returned scratch: products that run together have the same x, so its content is the same.
      */
-    protected float[] prepareInput(float[] x, int xOff, int n) { return null; }
+    protected Object prepareInput(float[] x, int xOff, int n) { return null; }
 
     /**
      * Σ_k this[offset + k] · x[xOff + from + k] for k in [0, n), for {@link #matvec}: {@code prepared} is what
      * {@link #prepareInput} returned for the whole x of a {@code cols}-long row, and {@code from} is where this run of
      * elements starts in the row (0 for a whole row; a multiple of the type's super-block otherwise).
      */
-    protected float rowDot(long offset, float[] x, int xOff, float[] prepared, int cols, int from, int n) {
+    protected float rowDot(long offset, float[] x, int xOff, Object prepared, int cols, int from, int n) {
         return dot(offset, x, xOff + from, n);
     }
 

@@ -78,12 +78,12 @@ public final class Q4_KTensor extends FloatTensor {
 
     /** The input is rearranged once per product and shared by all rows. */
     @Override
-    protected float[] prepareInput(float[] x, int xOff, int n) { return Q8_0Tensor.WIDE ? prepare(x, xOff, n) : null; }
+    protected Object prepareInput(float[] x, int xOff, int n) { return Q8_0Tensor.WIDE ? prepare(x, xOff, n) : null; }
 
     @Override
-    protected float rowDot(long offset, float[] x, int xOff, float[] prepared, int cols, int from, int n) {
-        if (prepared == null) return dot(offset, x, xOff + from, n);
-        return dot512(offset, prepared, from, n) - minTerm(offset, prepared, cols + from / 32, n);
+    protected float rowDot(long offset, float[] x, int xOff, Object prepared, int cols, int from, int n) {
+        if (!(prepared instanceof float[] xp)) return dot(offset, x, xOff + from, n);
+        return dot512(offset, xp, from, n) - minTerm(offset, xp, cols + from / 32, n);
     }
 
     static final VectorSpecies<Float> FW = FloatVector.SPECIES_512;

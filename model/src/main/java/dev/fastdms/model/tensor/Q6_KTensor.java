@@ -53,11 +53,11 @@ public final class Q6_KTensor extends FloatTensor {
 
     /** The input is rearranged once per product and shared by all rows. */
     @Override
-    protected float[] prepareInput(float[] x, int xOff, int n) { return Q8_0Tensor.WIDE ? prepare(x, xOff, n) : null; }
+    protected Object prepareInput(float[] x, int xOff, int n) { return Q8_0Tensor.WIDE ? prepare(x, xOff, n) : null; }
 
     @Override
-    protected float rowDot(long offset, float[] x, int xOff, float[] prepared, int cols, int from, int n) {
-        return prepared != null ? dot512(offset, prepared, from, n) : dot(offset, x, xOff + from, n);
+    protected float rowDot(long offset, float[] x, int xOff, Object prepared, int cols, int from, int n) {
+        return prepared instanceof float[] xp ? dot512(offset, xp, from, n) : dot(offset, x, xOff + from, n);
     }
 
     static final VectorSpecies<Float> FW = FloatVector.SPECIES_512;

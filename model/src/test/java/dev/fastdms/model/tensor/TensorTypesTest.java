@@ -154,13 +154,14 @@ class TensorTypesTest {
     }
 
     /**
-     * Decode's copies of k-quant matrices (Q4_K with float scales and mins, Q6_K as bytes with float scales): every
-     * element and every dequantised run is the same float as the stored block gives (not merely close), their
-     * products agree with the stored tensor's to float rounding, and the copy really is the re-laid one.
+     * Decode's re-laid copies (Q4_0 for integer products, Q4_K with float scales and mins, Q6_K as bytes with float
+     * scales): every element and every dequantised run is the same float as the stored block gives (not merely
+     * close), their products agree with a double reference over the x they multiply to float rounding, and the copy
+     * really is the re-laid one.
      */
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q4_K", "Q6_K"})
-    void kQuantDecodeCopiesHoldTheSameWeights(GgmlType type) {
+    @EnumSource(value = GgmlType.class, names = {"Q4_0", "Q4_K", "Q6_K"})
+    void decodeCopiesHoldTheSameWeights(GgmlType type) {
         SplittableRandom r = new SplittableRandom(12);
         int rows = 37, cols = 1280;
         long bytes = type.byteSize((long) rows * cols);
@@ -169,8 +170,8 @@ class TensorTypesTest {
             for (long i = 0; i < bytes; i++) seg.set(ValueLayout.JAVA_BYTE, i, (byte) r.nextInt(256));
             fixScales(type, seg, bytes, r);
             FloatTensor stored = FloatTensor.of(type, seg, (long) rows * cols), relaid = DecodeLayout.of(stored, rows, cols);
-            assertEquals(type == GgmlType.Q4_K ? Q4_KFloatScales.class : Q6_KInt8.class, relaid.getClass());
-            assertEquals((long) rows * cols / 256 * (type == GgmlType.Q4_K ? 192 : 320), relaid.segment().byteSize());
+            assertEquals(switch (type) { case Q4_0 -> Q4_0Int16.class; case Q4_K -> Q4_KFloatScales.class; default -> Q6_KInt8.class; }, relaid.getClass());
+            assertEquals((long) rows * cols / 128 * switch (type) { case Q4_0 -> 80; case Q4_K -> 96; default -> 160; }, relaid.segment().byteSize());
             for (long i = 0; i < (long) rows * cols; i++) {
                 assertEquals(Float.floatToIntBits(stored.getFloat(i)), Float.floatToIntBits(relaid.getFloat(i)), "element " + i);
             }
@@ -180,11 +181,67 @@ class TensorTypesTest {
                 relaid.copyTo((long) row * cols, got, 0, cols);
                 assertArrayEquals(want, got, "row " + row);
             }
-            float[] x = new float[cols], a = new float[rows], b = new float[rows];
+            float[] x = new float[cols], b = new float[rows];
             for (int i = 0; i < cols; i++) x[i] = (float) r.nextGaussian();
-            stored.matvec(x, 0, a, 0, rows, cols);
             relaid.matvec(x, 0, b, 0, rows, cols);
-            for (int row = 0; row < rows; row++) assertEquals(a[row], b[row], 1e-5f * Math.abs(a[row]) + 1e-5f, "row " + row);
+            float[] xm = multipliedX(relaid, x, 0, cols);
+            for (int row = 0; row < rows; row++) {
+                double ref = 0, mag = 0;
+                for (int c = 0; c < cols; c++) { double p = (double) stored.getFloat((long) row * cols + c) * xm[c]; ref += p; mag += Math.abs(p); }
+                assertEquals(ref, b[row], 1e-5 * mag + 1e-6, "row " + row);
+            }
+        }
+    }
+
+    /**
+     * Q4_0's integer kernel against the exact product with x itself: rounding x to int8 moves each value by at most
+     * half a step (max|x| / 254 in its block of 32), so the result is off by at most Σ |w| times that, plus float
+     * rounding. Also: a block of zeros and one with a large outlier, the same bits on 1, 2 and 3 threads, and rows
+     * that are no multiple of a group left in the stored layout.
+     */
+    @Test
+    void q4_0IntegerProductsStayWithinHalfAStepOfX() {
+        SplittableRandom r = new SplittableRandom(31);
+        int rows = 45, cols = 640;
+        long bytes = GgmlType.Q4_0.byteSize((long) rows * cols);
+        int before = Parallel.threads();
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment seg = arena.allocate(bytes + 1).asSlice(1);
+            for (long i = 0; i < bytes; i++) seg.set(ValueLayout.JAVA_BYTE, i, (byte) r.nextInt(256));
+            fixScales(GgmlType.Q4_0, seg, bytes, r);
+            FloatTensor stored = FloatTensor.of(GgmlType.Q4_0, seg, (long) rows * cols), relaid = DecodeLayout.of(stored, rows, cols);
+            assertInstanceOf(Q4_0Int16.class, relaid);
+            float[] x = new float[cols];
+            for (int i = 0; i < cols; i++) x[i] = (float) r.nextGaussian();
+            java.util.Arrays.fill(x, 64, 96, 0f); // a block of zeros (scale 0)
+            x[200] = 300f;                         // an outlier that coarsens its block's steps
+            float[][] out = new float[3][rows];
+            for (int threads = 1; threads <= 3; threads++) {
+                Parallel.setThreads(threads);
+                relaid.matvec(x, 0, out[threads - 1], 0, rows, cols);
+            }
+            for (int row = 0; row < rows; row++) {
+                double ref = 0, mag = 0, bound = 0;
+                for (int b = 0; b < cols; b += 32) {
+                    double max = 0, sumW = 0;
+                    for (int c = b; c < b + 32; c++) {
+                        double w = stored.getFloat((long) row * cols + c);
+                        ref += w * x[c];
+                        mag += Math.abs(w * x[c]);
+                        sumW += Math.abs(w);
+                        max = Math.max(max, Math.abs(x[c]));
+                    }
+                    bound += sumW * max / 254;
+                }
+                assertEquals(ref, out[0][row], bound * 1.001 + 1e-5 * mag, "row " + row);
+                assertNotEquals(0f, out[0][row] - (float) ref, "row " + row + ": x is rounded, not multiplied as floats");
+                assertEquals(Float.floatToIntBits(out[0][row]), Float.floatToIntBits(out[1][row]), "2 threads, row " + row);
+                assertEquals(Float.floatToIntBits(out[0][row]), Float.floatToIntBits(out[2][row]), "3 threads, row " + row);
+            }
+            FloatTensor odd = FloatTensor.of(GgmlType.Q4_0, seg, 9L * 160);
+            assertSame(odd, DecodeLayout.of(odd, 9, 160), "rows of 160 are no whole groups of 128: decode keeps them as stored");
+        } finally {
+            Parallel.setThreads(before);
         }
     }
 
@@ -217,12 +274,13 @@ class TensorTypesTest {
                         float[] mv = new float[rows + 1], mm = new float[batch * (rows + 1)];
                         t.matvec(x, xOff, mv, 1, rows, cols);
                         t.matmul(x, cols, mm, rows + 1, batch, rows, cols); // output stride wider than rows
+                        float[] xm = multipliedX(t, x, xOff, cols); // the integer kernels' matvec multiplies x rounded to int8
                         for (int row = 0; row < rows; row++) {
                             for (int b = 0; b <= batch; b++) {
                                 int xo = b < batch ? b * cols : xOff;
                                 double ref = 0, mag = 0;
                                 for (int c = 0; c < cols; c++) {
-                                    double p = (double) t.getFloat((long) row * cols + c) * x[xo + c];
+                                    double p = (double) t.getFloat((long) row * cols + c) * (b < batch ? x[xo + c] : xm[c]);
                                     ref += p;
                                     mag += Math.abs(p);
                                 }
@@ -295,6 +353,7 @@ class TensorTypesTest {
             FloatTensor plain = ColumnPanels.of(t, rows, cols), decode = DecodeLayout.of(t, rows, cols);
             if (type == GgmlType.Q4_K) assertInstanceOf(Q4_KFloatScales.class, ((ColumnPanels) decode).panels(), "decode's Q4_K panels are re-laid");
             if (type == GgmlType.Q6_K) assertInstanceOf(Q6_KInt8.class, ((ColumnPanels) decode).panels(), "decode's Q6_K panels are re-laid");
+            if (type == GgmlType.Q4_0) assertInstanceOf(Q4_0Int16.class, ((ColumnPanels) decode).panels(), "decode's Q4_0 panels are re-laid");
             for (FloatTensor p : List.of(plain, decode)) {
                 assertInstanceOf(ColumnPanels.class, p);
                 for (int k = 0; k < 2000; k++) {
@@ -308,23 +367,28 @@ class TensorTypesTest {
                     float[] want = new float[b * rows], got = new float[b * rows];
                     t.matmul(x, cols, want, rows, b, rows, cols);
                     p.matmul(x, cols, got, rows, b, rows, cols);
+                    float[] xm = multipliedX(p, x, 0, cols); // what a single row (b = 1) multiplies
                     for (int bi = 0; bi < b; bi++) {
                         for (int row = 0; row < rows; row++) {
-                            double ref = 0, mag = 0;
+                            double ref = 0, mag = 0, refP = 0, magP = 0;
                             for (int c = 0; c < cols; c++) {
                                 double prod = (double) t.getFloat((long) row * cols + c) * x[bi * cols + c];
                                 ref += prod;
                                 mag += Math.abs(prod);
+                                double prodP = b == 1 ? (double) t.getFloat((long) row * cols + c) * xm[c] : prod;
+                                refP += prodP;
+                                magP += Math.abs(prodP);
                             }
                             int i = bi * rows + row;
                             assertEquals(ref, want[i], 1e-5 * mag + 1e-6, type + " row-major batch " + b + " at " + i);
-                            assertEquals(ref, got[i], 1e-5 * mag + 1e-6, type + " panels batch " + b + " at " + i);
+                            assertEquals(refP, got[i], 1e-5 * magP + 1e-6, type + " panels batch " + b + " at " + i);
                         }
                     }
                 }
                 long off = 5L * cols + ColumnPanels.PANEL - 256; // a run across the first panel boundary
+                float[] xm = multipliedX(p, x, 7, 512);
                 double ref = 0, mag = 0;
-                for (int c = 0; c < 512; c++) { double prod = (double) t.getFloat(off + c) * x[7 + c]; ref += prod; mag += Math.abs(prod); }
+                for (int c = 0; c < 512; c++) { double prod = (double) t.getFloat(off + c) * xm[c]; ref += prod; mag += Math.abs(prod); }
                 assertEquals(ref, p.dot(off, x, 7, 512), 1e-5 * mag + 1e-6);
             }
         }
@@ -368,6 +432,23 @@ class TensorTypesTest {
                 if (b == 1) assertEquals(ref, mv[row], 1e-4, "matvec " + row);
             }
         }
+    }
+
+    /**
+     * x[off, off + n) as a tensor's single-row products multiply it: for the integer kernels ({@link Q4_0Int16}) each
+     * block of 32 rounded to the nearest multiple of d = max|x| / 127 (llama.cpp's Q8_0 rule, written out here
+     * independently of {@link Int8Input}); as it is for the others.
+     */
+    static float[] multipliedX(FloatTensor t, float[] x, int off, int n) {
+        float[] y = java.util.Arrays.copyOfRange(x, off, off + n);
+        if (!((t instanceof ColumnPanels p ? p.panels() : t) instanceof Q4_0Int16)) return y;
+        for (int b = 0; b < n; b += 32) {
+            float max = 0f;
+            for (int i = b; i < b + 32; i++) max = Math.max(max, Math.abs(y[i]));
+            float d = max / 127f, inv = max == 0f ? 0f : 127f / max;
+            for (int i = b; i < b + 32; i++) y[i] = Math.round(y[i] * inv) * d;
+        }
+        return y;
     }
 
     /** Random bytes can make f16 scales inf/NaN; give every scale a sane random value. */
