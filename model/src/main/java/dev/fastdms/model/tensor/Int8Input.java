@@ -1,7 +1,7 @@
 package dev.fastdms.model.tensor;
 
 /**
- * x quantised to int8 once per product for the integer kernels ({@link Q4_0Int16}), as llama.cpp's Q8_0 activations:
+ * x quantised to int8 once per product for the integer kernels ({@link Q4_0Int16}, {@link Q4_KInt16}), as llama.cpp's Q8_0 activations:
  * each block of 32 values gets the scale d = max|x| / 127 and the values round(x / d), held in 16-bit lanes. Per
  * group of 128 the values are stored in the order the kernel's four 32-lane vectors read them (see
  * {@link Q4_0Int16}), and {@link #laneScales} holds each block's d once per 32-bit lane it covers (4 per block).
@@ -12,6 +12,8 @@ final class Int8Input {
 
     short[] values = new short[0];
     float[] laneScales = new float[0];
+    /** Σ x over each block of 32, unrounded, in order: the min term of Q4_K ({@link Q4_KInt16}). */
+    float[] blockSums = new float[0];
 
     private static final ThreadLocal<Int8Input> SCRATCH = ThreadLocal.withInitial(Int8Input::new);
 
@@ -23,13 +25,18 @@ final class Int8Input {
         if (in.values.length < n) {
             in.values = new short[n];
             in.laneScales = new float[n / 8];
+            in.blockSums = new float[n / BLOCK];
         }
         short[] q = in.values;
-        float[] ls = in.laneScales;
+        float[] ls = in.laneScales, sums = in.blockSums;
         for (int b = 0; b < n / BLOCK; b++) {
             int src = xOff + BLOCK * b;
-            float max = 0f;
-            for (int i = 0; i < BLOCK; i++) max = Math.max(max, Math.abs(x[src + i]));
+            float max = 0f, sum = 0f;
+            for (int i = 0; i < BLOCK; i++) {
+                max = Math.max(max, Math.abs(x[src + i]));
+                sum += x[src + i];
+            }
+            sums[b] = sum;
             float d = max / 127f, inv = max == 0f ? 0f : 127f / max;
             int g = b / 4 * GROUP, k = b % 4;
             for (int m = 0; m < 4; m++) ls[g / 8 + 4 * k + m] = d;

@@ -9,7 +9,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.concurrent.atomic.AtomicLong;
 
-/** RAM for the copies of weights that the JVM forward re-lays at load ({@link ColumnPanels}, {@link Q4_KFloatScales}). */
+/** RAM for the copies of weights that the JVM forward re-lays at load ({@link ColumnPanels}, {@link Q4_KInt16}). */
 final class SharedMemory {
     private static final AtomicLong MAPPED = new AtomicLong();
 

@@ -154,7 +154,7 @@ class TensorTypesTest {
     }
 
     /**
-     * Decode's re-laid copies (Q4_0 for integer products, Q4_K with float scales and mins, Q6_K as bytes with float
+     * Decode's re-laid copies (Q4_0 and Q4_K for integer products, Q4_K with float scales and mins, Q6_K as bytes with float
      * scales): every element and every dequantised run is the same float as the stored block gives (not merely
      * close), their products agree with a double reference over the x they multiply to float rounding, and the copy
      * really is the re-laid one.
@@ -170,7 +170,7 @@ class TensorTypesTest {
             for (long i = 0; i < bytes; i++) seg.set(ValueLayout.JAVA_BYTE, i, (byte) r.nextInt(256));
             fixScales(type, seg, bytes, r);
             FloatTensor stored = FloatTensor.of(type, seg, (long) rows * cols), relaid = DecodeLayout.of(stored, rows, cols);
-            assertEquals(switch (type) { case Q4_0 -> Q4_0Int16.class; case Q4_K -> Q4_KFloatScales.class; default -> Q6_KInt8.class; }, relaid.getClass());
+            assertEquals(switch (type) { case Q4_0 -> Q4_0Int16.class; case Q4_K -> Q4_KInt16.class; default -> Q6_KInt8.class; }, relaid.getClass());
             assertEquals((long) rows * cols / 128 * switch (type) { case Q4_0 -> 80; case Q4_K -> 96; default -> 160; }, relaid.segment().byteSize());
             for (long i = 0; i < (long) rows * cols; i++) {
                 assertEquals(Float.floatToIntBits(stored.getFloat(i)), Float.floatToIntBits(relaid.getFloat(i)), "element " + i);
@@ -187,30 +187,32 @@ class TensorTypesTest {
             float[] xm = multipliedX(relaid, x, 0, cols);
             for (int row = 0; row < rows; row++) {
                 double ref = 0, mag = 0;
-                for (int c = 0; c < cols; c++) { double p = (double) stored.getFloat((long) row * cols + c) * xm[c]; ref += p; mag += Math.abs(p); }
+                for (int c = 0; c < cols; c++) { double p = product(stored, (long) row * cols + c, x[c], xm[c]); ref += p; mag += Math.abs(p); }
                 assertEquals(ref, b[row], 1e-5 * mag + 1e-6, "row " + row);
             }
         }
     }
 
     /**
-     * Q4_0's integer kernel against the exact product with x itself: rounding x to int8 moves each value by at most
-     * half a step (max|x| / 254 in its block of 32), so the result is off by at most Σ |w| times that, plus float
-     * rounding. Also: a block of zeros and one with a large outlier, the same bits on 1, 2 and 3 threads, and rows
-     * that are no multiple of a group left in the stored layout.
+     * The integer kernels (Q4_0, Q4_K) against the exact product with x itself: rounding x to int8 moves each value by
+     * at most half a step (max|x| / 254 in its block of 32), and each moved value is multiplied by the integer part of
+     * its weight (Q4_0: the whole weight; Q4_K: scale·q, the min being applied to x's exact sums), so the result is
+     * off by at most Σ |that part| times half a step, plus float rounding. Also: a block of zeros and one with a
+     * large outlier, the same bits on 1, 2 and 3 threads, and Q4_0 rows that are no multiple of a group left stored.
      */
-    @Test
-    void q4_0IntegerProductsStayWithinHalfAStepOfX() {
+    @ParameterizedTest
+    @EnumSource(value = GgmlType.class, names = {"Q4_0", "Q4_K"})
+    void integerProductsStayWithinHalfAStepOfX(GgmlType type) {
         SplittableRandom r = new SplittableRandom(31);
-        int rows = 45, cols = 640;
-        long bytes = GgmlType.Q4_0.byteSize((long) rows * cols);
+        int rows = 45, cols = 1280;
+        long bytes = type.byteSize((long) rows * cols);
         int before = Parallel.threads();
         try (Arena arena = Arena.ofShared()) {
             MemorySegment seg = arena.allocate(bytes + 1).asSlice(1);
             for (long i = 0; i < bytes; i++) seg.set(ValueLayout.JAVA_BYTE, i, (byte) r.nextInt(256));
-            fixScales(GgmlType.Q4_0, seg, bytes, r);
-            FloatTensor stored = FloatTensor.of(GgmlType.Q4_0, seg, (long) rows * cols), relaid = DecodeLayout.of(stored, rows, cols);
-            assertInstanceOf(Q4_0Int16.class, relaid);
+            fixScales(type, seg, bytes, r);
+            FloatTensor stored = FloatTensor.of(type, seg, (long) rows * cols), relaid = DecodeLayout.of(stored, rows, cols);
+            assertEquals(type == GgmlType.Q4_0 ? Q4_0Int16.class : Q4_KInt16.class, relaid.getClass());
             float[] x = new float[cols];
             for (int i = 0; i < cols; i++) x[i] = (float) r.nextGaussian();
             java.util.Arrays.fill(x, 64, 96, 0f); // a block of zeros (scale 0)
@@ -224,11 +226,15 @@ class TensorTypesTest {
                 double ref = 0, mag = 0, bound = 0;
                 for (int b = 0; b < cols; b += 32) {
                     double max = 0, sumW = 0;
+                    long e0 = (long) row * cols + b;
+                    // Q4_K: the min of sub-block b / 32 (weight = scale·q - min)
+                    double min = type == GgmlType.Q4_0 ? 0 : Float.float16ToFloat(seg.get(Q8_0Tensor.SHORT, e0 / 256 * 144 + 2))
+                            * Q4_KTensor.scaleMin(seg, e0 / 256 * 144 + 4, (int) (e0 % 256 / 32), 1);
                     for (int c = b; c < b + 32; c++) {
                         double w = stored.getFloat((long) row * cols + c);
                         ref += w * x[c];
                         mag += Math.abs(w * x[c]);
-                        sumW += Math.abs(w);
+                        sumW += Math.abs(w + min);
                         max = Math.max(max, Math.abs(x[c]));
                     }
                     bound += sumW * max / 254;
@@ -238,8 +244,10 @@ class TensorTypesTest {
                 assertEquals(Float.floatToIntBits(out[0][row]), Float.floatToIntBits(out[1][row]), "2 threads, row " + row);
                 assertEquals(Float.floatToIntBits(out[0][row]), Float.floatToIntBits(out[2][row]), "3 threads, row " + row);
             }
-            FloatTensor odd = FloatTensor.of(GgmlType.Q4_0, seg, 9L * 160);
-            assertSame(odd, DecodeLayout.of(odd, 9, 160), "rows of 160 are no whole groups of 128: decode keeps them as stored");
+            if (type == GgmlType.Q4_0) {
+                FloatTensor odd = FloatTensor.of(type, seg, 9L * 160);
+                assertSame(odd, DecodeLayout.of(odd, 9, 160), "rows of 160 are no whole groups of 128: decode keeps them as stored");
+            }
         } finally {
             Parallel.setThreads(before);
         }
@@ -280,7 +288,7 @@ class TensorTypesTest {
                                 int xo = b < batch ? b * cols : xOff;
                                 double ref = 0, mag = 0;
                                 for (int c = 0; c < cols; c++) {
-                                    double p = (double) t.getFloat((long) row * cols + c) * (b < batch ? x[xo + c] : xm[c]);
+                                    double p = b < batch ? (double) t.getFloat((long) row * cols + c) * x[xo + c] : product(stored, (long) row * cols + c, x[xo + c], xm[c]);
                                     ref += p;
                                     mag += Math.abs(p);
                                 }
@@ -319,7 +327,7 @@ class TensorTypesTest {
                     for (long i = 0; i < bytes; i++) seg.set(ValueLayout.JAVA_BYTE, i, (byte) r.nextInt(256));
                     fixScales(combo[m], seg, bytes, r);
                     t[m] = FloatTensor.of(combo[m], seg, (long) rows[m] * cols);
-                    if (relay) t[m] = DecodeLayout.of(t[m], rows[m], cols); // Q4_K with float scales shares Q4_K's scratch
+                    if (relay) t[m] = DecodeLayout.of(t[m], rows[m], cols); // Q4_0 and Q4_K copies share the int8 input's scratch
                     want[m] = new float[rows[m]];
                     got[m] = new float[rows[m]];
                     t[m].matvec(x, 0, want[m], 0, rows[m], cols);
@@ -351,7 +359,7 @@ class TensorTypesTest {
             fixScales(type, seg, bytes, r);
             FloatTensor t = FloatTensor.of(type, seg, (long) rows * cols);
             FloatTensor plain = ColumnPanels.of(t, rows, cols), decode = DecodeLayout.of(t, rows, cols);
-            if (type == GgmlType.Q4_K) assertInstanceOf(Q4_KFloatScales.class, ((ColumnPanels) decode).panels(), "decode's Q4_K panels are re-laid");
+            if (type == GgmlType.Q4_K) assertInstanceOf(Q4_KInt16.class, ((ColumnPanels) decode).panels(), "decode's Q4_K panels are re-laid");
             if (type == GgmlType.Q6_K) assertInstanceOf(Q6_KInt8.class, ((ColumnPanels) decode).panels(), "decode's Q6_K panels are re-laid");
             if (type == GgmlType.Q4_0) assertInstanceOf(Q4_0Int16.class, ((ColumnPanels) decode).panels(), "decode's Q4_0 panels are re-laid");
             for (FloatTensor p : List.of(plain, decode)) {
@@ -375,7 +383,7 @@ class TensorTypesTest {
                                 double prod = (double) t.getFloat((long) row * cols + c) * x[bi * cols + c];
                                 ref += prod;
                                 mag += Math.abs(prod);
-                                double prodP = b == 1 ? (double) t.getFloat((long) row * cols + c) * xm[c] : prod;
+                                double prodP = b == 1 ? product(t, (long) row * cols + c, x[c], xm[c]) : prod;
                                 refP += prodP;
                                 magP += Math.abs(prodP);
                             }
@@ -388,7 +396,7 @@ class TensorTypesTest {
                 long off = 5L * cols + ColumnPanels.PANEL - 256; // a run across the first panel boundary
                 float[] xm = multipliedX(p, x, 7, 512);
                 double ref = 0, mag = 0;
-                for (int c = 0; c < 512; c++) { double prod = (double) t.getFloat(off + c) * xm[c]; ref += prod; mag += Math.abs(prod); }
+                for (int c = 0; c < 512; c++) { double prod = product(t, off + c, x[7 + c], xm[c]); ref += prod; mag += Math.abs(prod); }
                 assertEquals(ref, p.dot(off, x, 7, 512), 1e-5 * mag + 1e-6);
             }
         }
@@ -435,13 +443,14 @@ class TensorTypesTest {
     }
 
     /**
-     * x[off, off + n) as a tensor's single-row products multiply it: for the integer kernels ({@link Q4_0Int16}) each
+     * x[off, off + n) as a tensor's single-row products multiply it: for the integer kernels ({@link Q4_0Int16}, {@link Q4_KInt16}) each
      * block of 32 rounded to the nearest multiple of d = max|x| / 127 (llama.cpp's Q8_0 rule, written out here
      * independently of {@link Int8Input}); as it is for the others.
      */
     static float[] multipliedX(FloatTensor t, float[] x, int off, int n) {
         float[] y = java.util.Arrays.copyOfRange(x, off, off + n);
-        if (!((t instanceof ColumnPanels p ? p.panels() : t) instanceof Q4_0Int16)) return y;
+        FloatTensor inner = t instanceof ColumnPanels p ? p.panels() : t;
+        if (!(inner instanceof Q4_0Int16 || inner instanceof Q4_KInt16)) return y;
         for (int b = 0; b < n; b += 32) {
             float max = 0f;
             for (int i = b; i < b + 32; i++) max = Math.max(max, Math.abs(y[i]));
@@ -449,6 +458,20 @@ class TensorTypesTest {
             for (int i = b; i < b + 32; i++) y[i] = Math.round(y[i] * inv) * d;
         }
         return y;
+    }
+
+    /**
+     * Weight i of a stored tensor times x as a single-row product multiplies it: x rounded ({@code xm}, from
+     * {@link #multipliedX}) except for the part of Q4_K's weight (scale·q - min) that the integer kernel applies to
+     * x's exact block sums, the min.
+     */
+    static double product(FloatTensor stored, long i, float x, float xm) {
+        double w = stored.getFloat(i);
+        if (stored.type() != GgmlType.Q4_K) return w * xm;
+        MemorySegment seg = stored.segment();
+        long blk = i / 256 * 144;
+        double min = Float.float16ToFloat(seg.get(Q8_0Tensor.SHORT, blk + 2)) * Q4_KTensor.scaleMin(seg, blk + 4, (int) (i % 256 / 32), 1);
+        return (w + min) * xm - min * x;
     }
 
     /** Random bytes can make f16 scales inf/NaN; give every scale a sane random value. */
