@@ -12,8 +12,11 @@ final class Int8Input {
 
     short[] values = new short[0];
     float[] laneScales = new float[0];
-    /** Σ x over each block of 32, unrounded, in order: the min term of Q4_K ({@link Q4_KInt16}). */
-    float[] blockSums = new float[0];
+    /**
+     * Σ x over each block of 32, unrounded, in order, for Q4_K's min term ({@link Q4_KInt16}): in the first of the
+     * block's 4 lanes (lane 4k of the group's 16), 0 in the other three.
+     */
+    float[] laneSums = new float[0];
 
     private static final ThreadLocal<Int8Input> SCRATCH = ThreadLocal.withInitial(Int8Input::new);
 
@@ -25,10 +28,10 @@ final class Int8Input {
         if (in.values.length < n) {
             in.values = new short[n];
             in.laneScales = new float[n / 8];
-            in.blockSums = new float[n / BLOCK];
+            in.laneSums = new float[n / 8];
         }
         short[] q = in.values;
-        float[] ls = in.laneScales, sums = in.blockSums;
+        float[] ls = in.laneScales, sums = in.laneSums;
         for (int b = 0; b < n / BLOCK; b++) {
             int src = xOff + BLOCK * b;
             float max = 0f, sum = 0f;
@@ -36,10 +39,12 @@ final class Int8Input {
                 max = Math.max(max, Math.abs(x[src + i]));
                 sum += x[src + i];
             }
-            sums[b] = sum;
             float d = max / 127f, inv = max == 0f ? 0f : 127f / max;
             int g = b / 4 * GROUP, k = b % 4;
-            for (int m = 0; m < 4; m++) ls[g / 8 + 4 * k + m] = d;
+            for (int m = 0; m < 4; m++) {
+                ls[g / 8 + 4 * k + m] = d;
+                sums[g / 8 + 4 * k + m] = m == 0 ? sum : 0f;
+            }
             for (int j = 0; j < 8; j++) { // lane 8k + j of the group's four vectors (see Q4_0Int16)
                 q[g + 8 * k + j] = (short) Math.round(x[src + j] * inv);
                 q[g + 32 + 8 * k + j] = (short) Math.round(x[src + 16 + j] * inv);
