@@ -74,6 +74,8 @@ public final class ColumnPanels extends FloatTensor {
 
     @Override protected Object prepareInput(float[] x, int xOff, int n) { return panels.prepareInput(x, xOff, n); }
 
+    @Override protected Object inputKind() { return panels.inputKind(); }
+
     @Override
     protected float rowDot(long offset, float[] x, int xOff, Object prepared, int cols, int from, int n) {
         float s = 0f;

@@ -104,7 +104,7 @@ public abstract class FloatTensor {
      * one dispatch instead of two, and no thread idles at the end of the smaller product.
      */
     public static void matvec2(float[] x, int cols, FloatTensor a, float[] outA, int rowsA, FloatTensor b, float[] outB, int rowsB) {
-        Object pa = a.prepareInput(x, 0, cols), pb = b.prepareInput(x, 0, cols);
+        Object pa = a.prepareInput(x, 0, cols), pb = b.inputKind() == a.inputKind() ? pa : b.prepareInput(x, 0, cols);
         Parallel.forRange(rowsA + rowsB, 64, (lo, hi) -> {
             for (int r = lo; r < hi; r++) {
                 boolean inA = r < rowsA;
@@ -119,7 +119,8 @@ public abstract class FloatTensor {
     /** a·x, b·x and c·x (decode's q, k and v projections) as one parallel loop over all their rows, as {@link #matvec2}. */
     public static void matvec3(float[] x, int cols, FloatTensor a, float[] outA, int rowsA, FloatTensor b, float[] outB, int rowsB,
                                FloatTensor c, float[] outC, int rowsC) {
-        Object pa = a.prepareInput(x, 0, cols), pb = b.prepareInput(x, 0, cols), pc = c.prepareInput(x, 0, cols);
+        Object pa = a.prepareInput(x, 0, cols), pb = b.inputKind() == a.inputKind() ? pa : b.prepareInput(x, 0, cols),
+                pc = c.inputKind() == a.inputKind() ? pa : c.inputKind() == b.inputKind() ? pb : c.prepareInput(x, 0, cols);
         int ab = rowsA + rowsB;
         Parallel.forRange(ab + rowsC, 64, (lo, hi) -> {
             for (int r = lo; r < hi; r++) {
@@ -139,6 +140,9 @@ public abstract class FloatTensor {
      * returned scratch: products that run together have the same x, so its content is the same.
      */
     protected Object prepareInput(float[] x, int xOff, int n) { return null; }
+
+    /** Tensors of the same kind prepare the same input from the same x: fused products prepare it once for them. */
+    protected Object inputKind() { return getClass(); }
 
     /**
      * Σ_k this[offset + k] · x[xOff + from + k] for k in [0, n), for {@link #matvec}: {@code prepared} is what

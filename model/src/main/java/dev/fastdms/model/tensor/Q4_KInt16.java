@@ -93,6 +93,8 @@ public final class Q4_KInt16 extends FloatTensor {
 
     @Override protected Object prepareInput(float[] x, int xOff, int n) { return Int8Input.quantize(x, xOff, n); }
 
+    @Override protected Object inputKind() { return Int8Input.class; }
+
     @Override
     protected float rowDot(long offset, float[] x, int xOff, Object prepared, int cols, int from, int n) {
         if (!(prepared instanceof Int8Input in)) return dot(offset, x, xOff + from, n);

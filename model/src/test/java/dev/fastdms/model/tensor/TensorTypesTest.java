@@ -307,13 +307,15 @@ class TensorTypesTest {
     /**
      * Decode's fused products (q/k/v, gate/up: one parallel loop over the rows of several matrices) give each matrix
      * exactly what its own matvec gives, with mixed types (a Q4_K_M file mixes Q4_K and Q6_K), two matrices of one
-     * type sharing its rearranged-input scratch, and sizes that put chunk boundaries inside each matrix.
+     * type sharing its rearranged-input scratch (decode's Q4_0 and Q4_K copies share one int8 input, prepared once),
+     * and sizes that put chunk boundaries inside each matrix.
      */
     @Test
     void fusedMatvecsEqualSeparateOnes() {
         SplittableRandom r = new SplittableRandom(44);
         int cols = 512;
-        GgmlType[][] combos = {{GgmlType.Q4_K, GgmlType.Q4_K, GgmlType.Q6_K}, {GgmlType.Q8_0, GgmlType.F16, GgmlType.Q4_0}, {GgmlType.Q6_K, GgmlType.Q4_K, GgmlType.Q4_K}};
+        GgmlType[][] combos = {{GgmlType.Q4_K, GgmlType.Q4_K, GgmlType.Q6_K}, {GgmlType.Q8_0, GgmlType.F16, GgmlType.Q4_0}, {GgmlType.Q6_K, GgmlType.Q4_K, GgmlType.Q4_K},
+                {GgmlType.Q4_0, GgmlType.Q6_K, GgmlType.Q4_K}};
         int[] rows = {300, 65, 129};
         float[] x = new float[cols];
         for (int i = 0; i < cols; i++) x[i] = (float) r.nextGaussian();
@@ -444,7 +446,7 @@ class TensorTypesTest {
 
     /**
      * x[off, off + n) as a tensor's single-row products multiply it: for the integer kernels ({@link Q4_0Int16}, {@link Q4_KInt16}) each
-     * block of 32 rounded to the nearest multiple of d = max|x| / 127 (llama.cpp's Q8_0 rule, written out here
+     * block of 32 rounded to the nearest multiple of d = max|x| / 127, ties to even (llama.cpp's Q8_0 rule, written out here
      * independently of {@link Int8Input}); as it is for the others.
      */
     static float[] multipliedX(FloatTensor t, float[] x, int off, int n) {
@@ -455,7 +457,7 @@ class TensorTypesTest {
             float max = 0f;
             for (int i = b; i < b + 32; i++) max = Math.max(max, Math.abs(y[i]));
             float d = max / 127f, inv = max == 0f ? 0f : 127f / max;
-            for (int i = b; i < b + 32; i++) y[i] = Math.round(y[i] * inv) * d;
+            for (int i = b; i < b + 32; i++) y[i] = (float) Math.rint(y[i] * inv) * d;
         }
         return y;
     }
