@@ -4,7 +4,7 @@ import java.lang.foreign.MemorySegment;
 
 /**
  * How decode's copy of a matrix stores its blocks ({@link DecodeLayout}): as the file stores them, or re-laid for the
- * kernels ({@link Q4_KInt16}, {@link Q6_KInt8}). Element offsets stay what they were; only bytes move.
+ * kernels ({@link Q4_KInt16}, {@link Q6_KInt16}). Element offsets stay what they were; only bytes move.
  */
 interface BlockLayout {
     /** Bytes of {@code elements} elements (block-aligned) in this layout. */

@@ -5,7 +5,7 @@ import java.lang.foreign.MemorySegment;
 /**
  * The copies of weight matrices that single-row decode multiplies, re-laid once for the matvec kernels: long rows
  * in {@link ColumnPanels}, Q4_0 and Q4_K for integer products ({@link Q4_0Int16}, {@link Q4_KInt16}), Q6_K as
- * bytes ({@link Q6_KInt8}). Prefill and batched products keep reading the stored layout, so commands that never decode one
+ * bytes ({@link Q6_KInt16}). Prefill and batched products keep reading the stored layout, so commands that never decode one
  * row (eval) make no copies. Any copy that finds no memory for itself is skipped, and the original is used.
  */
 public final class DecodeLayout {
@@ -45,7 +45,7 @@ public final class DecodeLayout {
         return !RELAYOUT ? null : switch (t) {
             case Q4_0Tensor q when Q4_0Int16.fits(cols) -> Q4_0Int16.LAYOUT;
             case Q4_KTensor q -> Q4_KInt16.LAYOUT;
-            case Q6_KTensor q -> Q6_KInt8.LAYOUT;
+            case Q6_KTensor q -> Q6_KInt16.LAYOUT;
             default -> null;
         };
     }

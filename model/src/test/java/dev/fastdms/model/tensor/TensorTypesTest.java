@@ -154,7 +154,7 @@ class TensorTypesTest {
     }
 
     /**
-     * Decode's re-laid copies (Q4_0 and Q4_K for integer products, Q4_K with float scales and mins, Q6_K as bytes with float
+     * Decode's re-laid copies for integer products (Q4_0; Q4_K with float scales and mins; Q6_K as bytes with float
      * scales): every element and every dequantised run is the same float as the stored block gives (not merely
      * close), their products agree with a double reference over the x they multiply to float rounding, and the copy
      * really is the re-laid one.
@@ -170,7 +170,7 @@ class TensorTypesTest {
             for (long i = 0; i < bytes; i++) seg.set(ValueLayout.JAVA_BYTE, i, (byte) r.nextInt(256));
             fixScales(type, seg, bytes, r);
             FloatTensor stored = FloatTensor.of(type, seg, (long) rows * cols), relaid = DecodeLayout.of(stored, rows, cols);
-            assertEquals(switch (type) { case Q4_0 -> Q4_0Int16.class; case Q4_K -> Q4_KInt16.class; default -> Q6_KInt8.class; }, relaid.getClass());
+            assertEquals(switch (type) { case Q4_0 -> Q4_0Int16.class; case Q4_K -> Q4_KInt16.class; default -> Q6_KInt16.class; }, relaid.getClass());
             assertEquals((long) rows * cols / 128 * switch (type) { case Q4_0 -> 80; case Q4_K -> 96; default -> 160; }, relaid.segment().byteSize());
             for (long i = 0; i < (long) rows * cols; i++) {
                 assertEquals(Float.floatToIntBits(stored.getFloat(i)), Float.floatToIntBits(relaid.getFloat(i)), "element " + i);
@@ -194,14 +194,14 @@ class TensorTypesTest {
     }
 
     /**
-     * The integer kernels (Q4_0, Q4_K) against the exact product with x itself: rounding x to int8 moves each value by
+     * The integer kernels (Q4_0, Q4_K, Q6_K) against the exact product with x itself: rounding x to int8 moves each value by
      * at most half a step (max|x| / 254 in its block of 32), and each moved value is multiplied by the integer part of
-     * its weight (Q4_0: the whole weight; Q4_K: scale·q, the min being applied to x's exact sums), so the result is
+     * its weight (Q4_0, Q6_K: the whole weight; Q4_K: scale·q, the min being applied to x's exact sums), so the result is
      * off by at most Σ |that part| times half a step, plus float rounding. Also: a block of zeros and one with a
      * large outlier, the same bits on 1, 2 and 3 threads, and Q4_0 rows that are no multiple of a group left stored.
      */
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q4_0", "Q4_K"})
+    @EnumSource(value = GgmlType.class, names = {"Q4_0", "Q4_K", "Q6_K"})
     void integerProductsStayWithinHalfAStepOfX(GgmlType type) {
         SplittableRandom r = new SplittableRandom(31);
         int rows = 45, cols = 1280;
@@ -212,7 +212,7 @@ class TensorTypesTest {
             for (long i = 0; i < bytes; i++) seg.set(ValueLayout.JAVA_BYTE, i, (byte) r.nextInt(256));
             fixScales(type, seg, bytes, r);
             FloatTensor stored = FloatTensor.of(type, seg, (long) rows * cols), relaid = DecodeLayout.of(stored, rows, cols);
-            assertEquals(type == GgmlType.Q4_0 ? Q4_0Int16.class : Q4_KInt16.class, relaid.getClass());
+            assertEquals(switch (type) { case Q4_0 -> Q4_0Int16.class; case Q4_K -> Q4_KInt16.class; default -> Q6_KInt16.class; }, relaid.getClass());
             float[] x = new float[cols];
             for (int i = 0; i < cols; i++) x[i] = (float) r.nextGaussian();
             java.util.Arrays.fill(x, 64, 96, 0f); // a block of zeros (scale 0)
@@ -228,7 +228,7 @@ class TensorTypesTest {
                     double max = 0, sumW = 0;
                     long e0 = (long) row * cols + b;
                     // Q4_K: the min of sub-block b / 32 (weight = scale·q - min)
-                    double min = type == GgmlType.Q4_0 ? 0 : Float.float16ToFloat(seg.get(Q8_0Tensor.SHORT, e0 / 256 * 144 + 2))
+                    double min = type != GgmlType.Q4_K ? 0 : Float.float16ToFloat(seg.get(Q8_0Tensor.SHORT, e0 / 256 * 144 + 2))
                             * Q4_KTensor.scaleMin(seg, e0 / 256 * 144 + 4, (int) (e0 % 256 / 32), 1);
                     for (int c = b; c < b + 32; c++) {
                         double w = stored.getFloat((long) row * cols + c);
@@ -362,7 +362,7 @@ class TensorTypesTest {
             FloatTensor t = FloatTensor.of(type, seg, (long) rows * cols);
             FloatTensor plain = ColumnPanels.of(t, rows, cols), decode = DecodeLayout.of(t, rows, cols);
             if (type == GgmlType.Q4_K) assertInstanceOf(Q4_KInt16.class, ((ColumnPanels) decode).panels(), "decode's Q4_K panels are re-laid");
-            if (type == GgmlType.Q6_K) assertInstanceOf(Q6_KInt8.class, ((ColumnPanels) decode).panels(), "decode's Q6_K panels are re-laid");
+            if (type == GgmlType.Q6_K) assertInstanceOf(Q6_KInt16.class, ((ColumnPanels) decode).panels(), "decode's Q6_K panels are re-laid");
             if (type == GgmlType.Q4_0) assertInstanceOf(Q4_0Int16.class, ((ColumnPanels) decode).panels(), "decode's Q4_0 panels are re-laid");
             for (FloatTensor p : List.of(plain, decode)) {
                 assertInstanceOf(ColumnPanels.class, p);
@@ -445,14 +445,14 @@ class TensorTypesTest {
     }
 
     /**
-     * x[off, off + n) as a tensor's single-row products multiply it: for the integer kernels ({@link Q4_0Int16}, {@link Q4_KInt16}) each
+     * x[off, off + n) as a tensor's single-row products multiply it: for the integer kernels ({@link Q4_0Int16}, {@link Q4_KInt16}, {@link Q6_KInt16}) each
      * block of 32 rounded to the nearest multiple of d = max|x| / 127, ties to even (llama.cpp's Q8_0 rule, written out here
      * independently of {@link Int8Input}); as it is for the others.
      */
     static float[] multipliedX(FloatTensor t, float[] x, int off, int n) {
         float[] y = java.util.Arrays.copyOfRange(x, off, off + n);
         FloatTensor inner = t instanceof ColumnPanels p ? p.panels() : t;
-        if (!(inner instanceof Q4_0Int16 || inner instanceof Q4_KInt16)) return y;
+        if (!(inner instanceof Q4_0Int16 || inner instanceof Q4_KInt16 || inner instanceof Q6_KInt16)) return y;
         for (int b = 0; b < n; b += 32) {
             float max = 0f;
             for (int i = b; i < b + 32; i++) max = Math.max(max, Math.abs(y[i]));
