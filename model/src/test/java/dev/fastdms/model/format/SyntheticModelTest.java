@@ -136,7 +136,7 @@ class SyntheticModelTest {
      * the decode steps after it copy nothing; they give the same logits, bit for bit, as decode that copies lazily.
      */
     @ParameterizedTest
-    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_K"})
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_0", "Q4_K", "Q6_K"})
     void preparedDecodeCopiesEverythingUpFront(GgmlType type) throws Exception {
         SyntheticModel.Shape shape = new SyntheticModel.Shape("llama", 256, 2, 4, 2, 64, 4096 + 256, 256, 4096, 500000f, 32f, true);
         Path out = tmp.resolve("prep.gguf");
