@@ -7,7 +7,6 @@ import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShuffle;
-import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -29,8 +28,8 @@ import java.nio.ByteOrder;
  * reads the same layout in two halves. Values are the same floats as Q4_0's; the dot product is exact in integers
  * and rounds only in the final float sums, x's int8 quantisation being its one loss.
  */
-public final class Q4_0Int16 extends FloatTensor {
-    static final int GROUP = 128, BYTES = 80, NIBBLES = 16;
+public final class Q4_0Int16 extends Int16Tensor {
+    static final int BYTES = 80, NIBBLES = 16;
 
     private Q4_0Int16(MemorySegment data, long size) { super(data, size); }
 
@@ -72,25 +71,6 @@ public final class Q4_0Int16 extends FloatTensor {
         return data.get(F32Tensor.LE, o + 4L * k) * q;
     }
 
-    @Override
-    public float dot(long offset, float[] x, int xOff, int n) {
-        Int8Input in = Int8Input.quantize(x, xOff, n);
-        return Q8_0Tensor.WIDE ? dot512(offset, in, 0, n) : dot256(offset, in, 0, n);
-    }
-
-    @Override protected Object prepareInput(float[] x, int xOff, int n) { return Int8Input.quantize(x, xOff, n); }
-
-    @Override protected Object inputKind() { return Int8Input.class; }
-
-    @Override
-    protected float rowDot(long offset, float[] x, int xOff, Object prepared, int cols, int from, int n) {
-        if (!(prepared instanceof Int8Input in)) return dot(offset, x, xOff + from, n);
-        return Q8_0Tensor.WIDE ? dot512(offset, in, from, n) : dot256(offset, in, from, n);
-    }
-
-    static final VectorSpecies<Float> F = FloatVector.SPECIES_256, FW = FloatVector.SPECIES_512;
-    static final VectorSpecies<Short> S = ShortVector.SPECIES_256, SW = ShortVector.SPECIES_512;
-    static final VectorSpecies<Byte> B = ByteVector.SPECIES_128, BW = ByteVector.SPECIES_256;
     /** Each block's scale over its 4 lanes; at 256 bits, for the first or second half of a group. */
     private static final VectorShuffle<Float> SPREAD = VectorShuffle.fromOp(FW, i -> i / 4),
             SPREAD0 = VectorShuffle.fromOp(F, i -> i / 4), SPREAD1 = VectorShuffle.fromOp(F, i -> 2 + i / 4);
@@ -100,7 +80,8 @@ public final class Q4_0Int16 extends FloatTensor {
      * shift of the sign-extended byte; 16-bit products (|q·x| ≤ 8·127, four of them fit) added across the group, then
      * each pair of lanes added as one 32-bit lane by shifts, converted, and scaled by one FMA.
      */
-    private float dot512(long offset, Int8Input in, int from, int n) {
+    @Override
+    float dot512(long offset, Int8Input in, int from, int n) {
         long o = offset / GROUP * BYTES;
         short[] xq = in.values;
         float[] xs = in.laneScales;
@@ -122,7 +103,8 @@ public final class Q4_0Int16 extends FloatTensor {
     }
 
     /** {@link #dot512} on 256-bit vectors: each group as two halves of 16 bytes (blocks 0-1, then 2-3). */
-    private float dot256(long offset, Int8Input in, int from, int n) {
+    @Override
+    float dot256(long offset, Int8Input in, int from, int n) {
         long o = offset / GROUP * BYTES;
         short[] xq = in.values;
         float[] xs = in.laneScales;

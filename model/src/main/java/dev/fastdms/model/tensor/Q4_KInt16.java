@@ -7,7 +7,6 @@ import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShuffle;
-import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -24,8 +23,8 @@ import java.nio.ByteOrder;
  * fifth of the time: one more reduction per row). A third more bytes than Q4_K (0.75 per weight against 0.5625).
  * Super-blocks stay 64-byte aligned (3 cache lines) in a page-aligned copy. Values are the same floats as Q4_K's.
  */
-public final class Q4_KInt16 extends FloatTensor {
-    static final int BLOCK = 256, BYTES = 192, NIBBLES = 64, GROUP = 128;
+public final class Q4_KInt16 extends Int16Tensor {
+    static final int BLOCK = 256, BYTES = 192, NIBBLES = 64;
 
     private Q4_KInt16(MemorySegment data, long size) { super(data, size); }
 
@@ -86,24 +85,6 @@ public final class Q4_KInt16 extends FloatTensor {
         return data.get(F32Tensor.LE, header(b, sub)) * q + data.get(F32Tensor.LE, header(b, sub) + 16);
     }
 
-    @Override
-    public float dot(long offset, float[] x, int xOff, int n) {
-        return rowDot(offset, x, xOff, Int8Input.quantize(x, xOff, n), n, 0, n);
-    }
-
-    @Override protected Object prepareInput(float[] x, int xOff, int n) { return Int8Input.quantize(x, xOff, n); }
-
-    @Override protected Object inputKind() { return Int8Input.class; }
-
-    @Override
-    protected float rowDot(long offset, float[] x, int xOff, Object prepared, int cols, int from, int n) {
-        if (!(prepared instanceof Int8Input in)) return dot(offset, x, xOff + from, n);
-        return Q8_0Tensor.WIDE ? dot512(offset, in, from, n) : dot256(offset, in, from, n);
-    }
-
-    static final VectorSpecies<Float> F = FloatVector.SPECIES_256, FW = FloatVector.SPECIES_512;
-    static final VectorSpecies<Short> S = ShortVector.SPECIES_256, SW = ShortVector.SPECIES_512;
-    static final VectorSpecies<Byte> B = ByteVector.SPECIES_128, BW = ByteVector.SPECIES_256;
     /** Constant operands as vectors: a scalar operand inlines a broadcast, and C2's inlining node budget is tight here. */
     private static final ShortVector NIBBLE = ShortVector.broadcast(SW, (short) 0x0F), NIBBLE256 = ShortVector.broadcast(S, (short) 0x0F);
     /** Each sub-block's scale, and its min (4 floats further), over its 4 lanes; at 256 bits, per half group. */
@@ -116,7 +97,8 @@ public final class Q4_KInt16 extends FloatTensor {
      * nibble by a mask, the high one by a shift; products up to 15·127, four of them fit), two groups per super-block;
      * the min term in a chain of its own.
      */
-    private float dot512(long offset, Int8Input in, int from, int n) {
+    @Override
+    float dot512(long offset, Int8Input in, int from, int n) {
         long base = offset / BLOCK * BYTES;
         short[] xq = in.values;
         float[] xs = in.laneScales;
@@ -140,7 +122,8 @@ public final class Q4_KInt16 extends FloatTensor {
     }
 
     /** {@link #dot512} on 256-bit vectors: each group as two halves of 16 bytes (sub-blocks 0-1, then 2-3). */
-    private float dot256(long offset, Int8Input in, int from, int n) {
+    @Override
+    float dot256(long offset, Int8Input in, int from, int n) {
         long base = offset / BLOCK * BYTES;
         short[] xq = in.values;
         float[] xs = in.laneScales;

@@ -7,7 +7,6 @@ import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -23,8 +22,8 @@ import java.nio.ByteOrder;
  * Half again the bytes of Q6_K (1.25 per weight against 0.82). Super-blocks stay 64-byte aligned (5 cache lines) in a
  * page-aligned copy. Values are the same floats as Q6_K's.
  */
-public final class Q6_KInt16 extends FloatTensor {
-    static final int BLOCK = 256, BYTES = 320, VALUES = 64, GROUP = 128;
+public final class Q6_KInt16 extends Int16Tensor {
+    static final int BLOCK = 256, BYTES = 320, VALUES = 64;
 
     private Q6_KInt16(MemorySegment data, long size) { super(data, size); }
 
@@ -80,25 +79,6 @@ public final class Q6_KInt16 extends FloatTensor {
         return data.get(F32Tensor.LE, b + 4L * (e / 16)) * data.get(ValueLayout.JAVA_BYTE, b + VALUES + 128L * (e / 128) + 32L * v + 8L * (e % 128 / 32) + t % 8);
     }
 
-    @Override
-    public float dot(long offset, float[] x, int xOff, int n) {
-        Int8Input in = Int8Input.quantize(x, xOff, n);
-        return Q8_0Tensor.WIDE ? dot512(offset, in, 0, n) : dot256(offset, in, 0, n);
-    }
-
-    @Override protected Object prepareInput(float[] x, int xOff, int n) { return Int8Input.quantize(x, xOff, n); }
-
-    @Override protected Object inputKind() { return Int8Input.class; }
-
-    @Override
-    protected float rowDot(long offset, float[] x, int xOff, Object prepared, int cols, int from, int n) {
-        if (!(prepared instanceof Int8Input in)) return dot(offset, x, xOff + from, n);
-        return Q8_0Tensor.WIDE ? dot512(offset, in, from, n) : dot256(offset, in, from, n);
-    }
-
-    static final VectorSpecies<Float> F = FloatVector.SPECIES_256, FW = FloatVector.SPECIES_512;
-    static final VectorSpecies<Short> S = ShortVector.SPECIES_256, SW = ShortVector.SPECIES_512;
-    static final VectorSpecies<Byte> B = ByteVector.SPECIES_128, BW = ByteVector.SPECIES_256;
     /** A block's two scales (its first and last 16 elements) over its 4 lanes; at 256 bits, per half group. */
     private static final VectorShuffle<Float> FIRST = VectorShuffle.fromOp(FW, i -> 2 * (i / 4)), LAST = VectorShuffle.fromOp(FW, i -> 2 * (i / 4) + 1),
             FIRST0 = VectorShuffle.fromOp(F, i -> 2 * (i / 4)), LAST0 = VectorShuffle.fromOp(F, i -> 2 * (i / 4) + 1),
@@ -109,7 +89,8 @@ public final class Q6_KInt16 extends FloatTensor {
      * of them fit), the first and last 16 elements of each block summed apart, each pair of lanes added into a 32-bit
      * lane by shifts, converted, and scaled by its block's two scales and x's.
      */
-    private float dot512(long offset, Int8Input in, int from, int n) {
+    @Override
+    float dot512(long offset, Int8Input in, int from, int n) {
         long base = offset / BLOCK * BYTES;
         short[] xq = in.values;
         float[] xs = in.laneScales;
@@ -136,7 +117,8 @@ public final class Q6_KInt16 extends FloatTensor {
     }
 
     /** {@link #dot512} on 256-bit vectors: each group as two halves of 16 bytes per vector (blocks 0-1, then 2-3). */
-    private float dot256(long offset, Int8Input in, int from, int n) {
+    @Override
+    float dot256(long offset, Int8Input in, int from, int n) {
         long base = offset / BLOCK * BYTES;
         short[] xq = in.values;
         float[] xs = in.laneScales;

@@ -1,0 +1,44 @@
+package dev.fastdms.model.tensor;
+
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * A decode copy whose kernel multiplies x rounded to int8 ({@link Int8Input}) on 16-bit lanes: {@link Q4_0Int16},
+ * {@link Q4_KInt16}, {@link Q6_KInt16}. Their layouts share one lane order per group of 128 weights, so fused products
+ * prepare x once for all of them.
+ */
+abstract sealed class Int16Tensor extends FloatTensor permits Q4_0Int16, Q4_KInt16, Q6_KInt16 {
+    static final int GROUP = 128;
+    static final VectorSpecies<Float> F = FloatVector.SPECIES_256, FW = FloatVector.SPECIES_512;
+    static final VectorSpecies<Short> S = ShortVector.SPECIES_256, SW = ShortVector.SPECIES_512;
+    static final VectorSpecies<Byte> B = ByteVector.SPECIES_128, BW = ByteVector.SPECIES_256;
+
+    Int16Tensor(MemorySegment data, long size) { super(data, size); }
+
+    @Override
+    public final float dot(long offset, float[] x, int xOff, int n) { return kernel(offset, Int8Input.quantize(x, xOff, n), 0, n); }
+
+    @Override protected final Object prepareInput(float[] x, int xOff, int n) { return Int8Input.quantize(x, xOff, n); }
+
+    @Override protected final Object inputKind() { return Int8Input.class; }
+
+    @Override
+    protected final float rowDot(long offset, float[] x, int xOff, Object prepared, int cols, int from, int n) {
+        return prepared instanceof Int8Input in ? kernel(offset, in, from, n) : dot(offset, x, xOff + from, n);
+    }
+
+    private float kernel(long offset, Int8Input in, int from, int n) {
+        return Q8_0Tensor.WIDE ? dot512(offset, in, from, n) : dot256(offset, in, from, n);
+    }
+
+    /** Σ weight · x over elements [offset, offset + n) of this copy, x being elements [from, from + n) of {@code in}. */
+    abstract float dot512(long offset, Int8Input in, int from, int n);
+
+    /** {@link #dot512} on 256-bit vectors (AVX2). */
+    abstract float dot256(long offset, Int8Input in, int from, int n);
+}
