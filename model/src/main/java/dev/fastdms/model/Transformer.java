@@ -130,11 +130,12 @@ public final class Transformer implements ForwardPass {
         int vocab = c.vocabSize();
         if (everyRow) {
             rmsnormRows(xb, x, w.outputNorm, n, dim);
+            FloatTensor output = n < FloatTensor.GEMM_ROWS ? few(decodeOutput, w.output) : w.output;
             if (outOff == 0) {
-                w.output.matmul(xb, dim, out, vocab, n, vocab, dim);
+                output.matmul(xb, dim, out, vocab, n, vocab, dim);
             } else {
                 if (logitsTmp.length < n * vocab) logitsTmp = new float[maxRows * vocab];
-                w.output.matmul(xb, dim, logitsTmp, vocab, n, vocab, dim);
+                output.matmul(xb, dim, logitsTmp, vocab, n, vocab, dim);
                 System.arraycopy(logitsTmp, 0, out, outOff, n * vocab);
             }
         } else {
@@ -147,12 +148,12 @@ public final class Transformer implements ForwardPass {
     private void attentionBlock(int l, int n) {
         int hd = c.headDim(), qDim = c.qDim(), kvDim = c.kvDim(), dim = c.dim();
         rmsnormRows(xb, x, w.attnNorm[l], n, dim);
-        DecodeMatrices dm = n == 1 ? decodeMatrices(l) : null;
+        DecodeMatrices dm = n == 1 ? decodeMatrices(l) : n < FloatTensor.GEMM_ROWS ? decode[l] : null;
         if (n == 1) FloatTensor.matvec3(xb, dim, dm.wq, q, qDim, dm.wk, k, kvDim, dm.wv, v, kvDim);
         else {
-            w.wq[l].matmul(xb, dim, q, qDim, n, qDim, dim);
-            w.wk[l].matmul(xb, dim, k, kvDim, n, kvDim, dim);
-            w.wv[l].matmul(xb, dim, v, kvDim, n, kvDim, dim);
+            few(dm == null ? null : dm.wq, w.wq[l]).matmul(xb, dim, q, qDim, n, qDim, dim);
+            few(dm == null ? null : dm.wk, w.wk[l]).matmul(xb, dim, k, kvDim, n, kvDim, dim);
+            few(dm == null ? null : dm.wv, w.wv[l]).matmul(xb, dim, v, kvDim, n, kvDim, dim);
         }
         if (c.qkNorm()) {
             for (int i = 0; i < n * c.heads(); i++) rmsnorm(q, i * hd, q, i * hd, w.qNorm[l], hd);
@@ -198,22 +199,22 @@ public final class Transformer implements ForwardPass {
             if (i + 1 < n && rowSeq[i + 1] == s) continue;
             for (int g = 0; g < c.kvHeads(); g++) DmsStep.endStep(s.cache.head(l, g), s.dms, rowPos[i]);
         }
-        (n == 1 ? dm.wo : w.wo[l]).matmul(att, qDim, xb, dim, n, dim, qDim);
+        (n == 1 ? dm.wo : few(dm == null ? null : dm.wo, w.wo[l])).matmul(att, qDim, xb, dim, n, dim, qDim);
         for (int i = 0; i < n * dim; i++) x[i] += xb[i];
     }
 
     /** Feed-forward half of layer {@code l}: x += down(SwiGLU(gate(norm(x)), up(norm(x)))). */
     private void ffnBlock(int l, int n) {
         int dim = c.dim(), ffn = c.ffnDim();
-        DecodeMatrices dm = n == 1 ? decodeMatrices(l) : null;
+        DecodeMatrices dm = n == 1 ? decodeMatrices(l) : n < FloatTensor.GEMM_ROWS ? decode[l] : null;
         rmsnormRows(xb, x, w.ffnNorm[l], n, dim);
         if (n == 1) FloatTensor.matvec2(xb, dim, dm.gate, hb, ffn, dm.up, hb2, ffn);
         else {
-            w.wGate[l].matmul(xb, dim, hb, ffn, n, ffn, dim);
-            w.wUp[l].matmul(xb, dim, hb2, ffn, n, ffn, dim);
+            few(dm == null ? null : dm.gate, w.wGate[l]).matmul(xb, dim, hb, ffn, n, ffn, dim);
+            few(dm == null ? null : dm.up, w.wUp[l]).matmul(xb, dim, hb2, ffn, n, ffn, dim);
         }
         Activations.swiglu(hb, hb2, n * ffn);
-        (n == 1 ? dm.down : w.wDown[l]).matmul(hb, ffn, xb, dim, n, dim, ffn);
+        (n == 1 ? dm.down : few(dm == null ? null : dm.down, w.wDown[l])).matmul(hb, ffn, xb, dim, n, dim, ffn);
         for (int i = 0; i < n * dim; i++) x[i] += xb[i];
     }
 
@@ -332,6 +333,15 @@ public final class Transformer implements ForwardPass {
     private FloatTensor decodeOutput() {
         if (decodeOutput == null) decodeOutput = DecodeLayout.of(w.output, c.vocabSize(), c.dim());
         return decodeOutput;
+    }
+
+    /**
+     * The matrix a step of 2 to 15 rows multiplies: decode's copy where its products round x (so that a sequence
+     * decoded in a batch gets the bits it gets alone), the stored one otherwise or while no copy exists (eval makes
+     * none; a copy is not worth making for one short step).
+     */
+    private static FloatTensor few(FloatTensor copy, FloatTensor stored) {
+        return copy != null && copy.roundsInput() ? copy : stored;
     }
 
     private DecodeMatrices decodeMatrices(int l) {

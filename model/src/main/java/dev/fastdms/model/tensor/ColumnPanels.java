@@ -87,6 +87,32 @@ public final class ColumnPanels extends FloatTensor {
         return s;
     }
 
+    @Override public boolean roundsInput() { return panels.roundsInput(); }
+
+    /**
+     * Batches below the outer-product GEMM's, for panels whose products round x: as {@link #matvec}, each row of x
+     * prepared apart, so that every row gets the bits a single row gets.
+     */
+    @Override
+    public void matmul(float[] x, int xStride, float[] out, int outStride, int batch, int rows, int cols) {
+        Object[] prepared = batch > 1 && batch < OuterGemm.MIN_BATCH ? panels.prepareRows(x, xStride, batch, cols) : null;
+        if (prepared == null) { super.matmul(x, xStride, out, outStride, batch, rows, cols); return; }
+        if (rows != this.rows || cols != this.cols) throw new IllegalArgumentException("a " + this.rows + "x" + this.cols + " matrix, not " + rows + "x" + cols);
+        Parallel.forRange(rows, 64, (lo, hi) -> {
+            for (int p0 = 0; p0 < cols; p0 += PANEL) {
+                int w = Math.min(PANEL, cols - p0);
+                long base = (long) rows * p0;
+                for (int r = lo; r < hi; r++) {
+                    for (int b = 0; b < batch; b++) {
+                        float d = panels.rowDot(base + (long) r * w, x, b * xStride, prepared[b], cols, p0, w);
+                        int o = b * outStride + r;
+                        out[o] = p0 == 0 ? d : out[o] + d;
+                    }
+                }
+            }
+        });
+    }
+
     /** Each thread sweeps its rows panel by panel: one sequential stream per panel, that panel of x in L1. */
     @Override
     public void matvec(float[] x, int xOff, float[] out, int outOff, int rows, int cols) {

@@ -141,6 +141,18 @@ public abstract class FloatTensor {
      */
     protected Object prepareInput(float[] x, int xOff, int n) { return null; }
 
+    /**
+     * The input of each of {@code batch} rows of x prepared as {@link #prepareInput} prepares a single row's, in
+     * distinct instances, or null when this type's batched products do not go row by row ({@link Int16Tensor}).
+     */
+    protected Object[] prepareRows(float[] x, int xStride, int batch, int n) { return null; }
+
+    /**
+     * Whether this tensor's single-row products round x (to int8: {@link Int16Tensor}): decode then multiplies batches
+     * of a few rows through it too, so that a row gets the same bits in a batch as alone.
+     */
+    public boolean roundsInput() { return false; }
+
     /** Tensors of the same kind prepare the same input from the same x: fused products prepare it once for them. */
     protected Object inputKind() { return getClass(); }
 
@@ -212,6 +224,9 @@ public abstract class FloatTensor {
         out[o2] = dot(offset, x, x2, n);
         out[o3] = dot(offset, x, x3, n);
     }
+
+    /** Batches of at least this many rows take the outer-product GEMM ({@link OuterGemm}). */
+    public static final int GEMM_ROWS = OuterGemm.MIN_BATCH;
 
     /** Rows per matmul tile and columns dequantised at a time (a multiple of every block size: 256). */
     static final int TILE_ROWS = 4, TILE_K = 512;

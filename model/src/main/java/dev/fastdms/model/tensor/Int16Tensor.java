@@ -32,6 +32,24 @@ abstract sealed class Int16Tensor extends FloatTensor permits Q4_0Int16, Q4_KInt
         return prepared instanceof Int8Input in ? kernel(offset, in, from, n) : dot(offset, x, xOff + from, n);
     }
 
+    /**
+     * Batches below the outer-product GEMM's (a decode step of several sequences) go row by row through the same
+     * kernel, each row of x quantised as a single row's is: every row gets the bits it would get alone. Each weight
+     * row is read from memory once; the batch's dots then find it in L1.
+     */
+    @Override
+    public void matmul(float[] x, int xStride, float[] out, int outStride, int batch, int rows, int cols) {
+        if (batch == 1 || batch >= OuterGemm.MIN_BATCH) { super.matmul(x, xStride, out, outStride, batch, rows, cols); return; }
+        Int8Input[] in = Int8Input.quantizeRows(x, xStride, batch, cols);
+        Parallel.forRange(rows, 16, (lo, hi) -> {
+            for (int r = lo; r < hi; r++) for (int b = 0; b < batch; b++) out[b * outStride + r] = kernel((long) r * cols, in[b], 0, cols);
+        });
+    }
+
+    @Override protected final Object[] prepareRows(float[] x, int xStride, int batch, int n) { return Int8Input.quantizeRows(x, xStride, batch, n); }
+
+    @Override public final boolean roundsInput() { return true; }
+
     private float kernel(long offset, Int8Input in, int from, int n) {
         return Q8_0Tensor.WIDE ? dot512(offset, in, from, n) : dot256(offset, in, from, n);
     }

@@ -29,12 +29,27 @@ final class Int8Input {
     float[] laneSums = new float[0];
 
     private static final ThreadLocal<Int8Input> SCRATCH = ThreadLocal.withInitial(Int8Input::new);
+    private static final ThreadLocal<Int8Input[]> ROWS = ThreadLocal.withInitial(() -> new Int8Input[0]);
 
     private Int8Input() {}
 
     /** The thread's instance holding x[xOff .. xOff + n) quantised; n is a multiple of {@link #GROUP}. */
-    static Int8Input quantize(float[] x, int xOff, int n) {
-        Int8Input in = SCRATCH.get();
+    static Int8Input quantize(float[] x, int xOff, int n) { return SCRATCH.get().fill(x, xOff, n); }
+
+    /** The thread's instances holding rows b * xStride .. + n of x quantised, b in [0, batch), as {@link #quantize}. */
+    static Int8Input[] quantizeRows(float[] x, int xStride, int batch, int n) {
+        Int8Input[] rows = ROWS.get();
+        if (rows.length < batch) {
+            rows = java.util.Arrays.copyOf(rows, batch);
+            for (int b = 0; b < batch; b++) if (rows[b] == null) rows[b] = new Int8Input();
+            ROWS.set(rows);
+        }
+        for (int b = 0; b < batch; b++) rows[b].fill(x, b * xStride, n);
+        return rows;
+    }
+
+    private Int8Input fill(float[] x, int xOff, int n) {
+        Int8Input in = this;
         if (in.values.length < n) {
             in.values = new short[n];
             in.laneScales = new float[n / 8];

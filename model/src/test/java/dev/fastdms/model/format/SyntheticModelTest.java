@@ -4,6 +4,7 @@ import dev.fastdms.cache.KvDtype;
 import dev.fastdms.model.ModelConfig;
 import dev.fastdms.model.Sampler;
 import dev.fastdms.model.TestAssets;
+import dev.fastdms.model.Sequence;
 import dev.fastdms.model.Transformer;
 import dev.fastdms.model.Weights;
 import dev.fastdms.model.tensor.GgmlType;
@@ -126,6 +127,53 @@ class SyntheticModelTest {
                     assertTrue(err / norm < 0.05, "normalised squared error " + err / norm + " at " + i);
                 } else {
                     for (int v = 0; v < V; v++) assertEquals(batched[i * V + v], step[v], 2e-4 * (1 + Math.abs(step[v])), "logit " + v + " at " + i);
+                }
+            }
+        }
+    }
+
+    /**
+     * Sequences decoded together (one row each in steps of 2 and 3 rows, as serve's scheduler runs them) get, bit for
+     * bit, the logits each gets decoded alone: where decode's products round x to int8 (Q4_0, Q4_K, Q6_K), a step of
+     * a few rows multiplies the same copies, each row's x rounded as a lone row's, and the long FFN rows' column
+     * panels are summed in the same order. A 1-row step that asks for every row's logits gets them too.
+     */
+    @ParameterizedTest
+    @EnumSource(value = GgmlType.class, names = {"Q4_0", "Q4_K", "Q6_K"})
+    void sequencesDecodedTogetherGetTheirLoneBits(GgmlType type) throws Exception {
+        SyntheticModel.Shape shape = new SyntheticModel.Shape("llama", 256, 2, 4, 2, 64, 4096 + 256, 256, 4096, 500000f, 32f, true);
+        Path out = tmp.resolve("together.gguf");
+        SyntheticModel.write(out, shape, type, null, 5);
+        int seqs = 3, steps = 4;
+        try (ModelFile mf = ModelLoader.open(out)) {
+            ModelConfig c = mf.config();
+            int V = c.vocabSize();
+            Transformer alone = new Transformer(c, new Weights(mf), 32), together = new Transformer(c, new Weights(mf), 32);
+            alone.prepareDecode(dev.fastdms.model.ProgressListener.NONE);
+            together.prepareDecode(dev.fastdms.model.ProgressListener.NONE);
+            int[][] toks = new int[seqs][steps];
+            for (int s = 0; s < seqs; s++) for (int i = 0; i < steps; i++) toks[s][i] = (i * 37 + s * 11 + 5) % V;
+            float[][][] want = new float[seqs][steps][V];
+            for (int s = 0; s < seqs; s++) {
+                var seq = alone.newSequence(KvDtype.F32, null);
+                for (int i = 0; i < steps; i++) alone.forward(seq, toks[s], i, 1, want[s][i], false);
+            }
+            Sequence[] ss = new Sequence[seqs];
+            for (int s = 0; s < seqs; s++) ss[s] = together.newSequence(KvDtype.F32, null);
+            float[] got = new float[seqs * V];
+            for (int i = 0; i < steps; i++) {
+                int n = i % 2 == 0 ? seqs : 2; // the third sequence sits out odd steps
+                if (n == 2) { // ... and catches up alone, asking for every row's logits
+                    together.forwardRows(new Sequence[]{ss[2]}, new int[]{toks[2][i]}, 1, got, 0, true);
+                    for (int v = 0; v < V; v++) assertEquals(Float.floatToIntBits(want[2][i][v]), Float.floatToIntBits(got[v]), "sequence 2 alone, step " + i + ", logit " + v);
+                }
+                int[] row = new int[n];
+                for (int s = 0; s < n; s++) row[s] = toks[s][i];
+                together.forwardRows(java.util.Arrays.copyOf(ss, n), row, n, got, 0, true);
+                for (int s = 0; s < n; s++) {
+                    for (int v = 0; v < V; v++) {
+                        assertEquals(Float.floatToIntBits(want[s][i][v]), Float.floatToIntBits(got[s * V + v]), "sequence " + s + ", step " + i + ", logit " + v);
+                    }
                 }
             }
         }

@@ -198,7 +198,8 @@ class TensorTypesTest {
      * at most half a step (max|x| / 254 in its block of 32), and each moved value is multiplied by the integer part of
      * its weight (Q4_0, Q6_K: the whole weight; Q4_K: scale·q, the min being applied to x's exact sums), so the result is
      * off by at most Σ |that part| times half a step, plus float rounding. Also: a block of zeros and one with a
-     * large outlier, the same bits on 1, 2 and 3 threads, and Q4_0 rows that are no multiple of a group left stored.
+     * large outlier, the same bits on 1, 2 and 3 threads and for a row in a batch of 3 as alone, and Q4_0 rows that are
+     * no multiple of a group left stored.
      */
     @ParameterizedTest
     @EnumSource(value = GgmlType.class, names = {"Q4_0", "Q4_K", "Q6_K"})
@@ -244,6 +245,14 @@ class TensorTypesTest {
                 assertEquals(Float.floatToIntBits(out[0][row]), Float.floatToIntBits(out[1][row]), "2 threads, row " + row);
                 assertEquals(Float.floatToIntBits(out[0][row]), Float.floatToIntBits(out[2][row]), "3 threads, row " + row);
             }
+            // a batch below the GEMM's: each row the bits a lone row gets
+            float[] three = new float[3 * cols], batched = new float[3 * rows], lone = new float[rows];
+            for (int i = 0; i < three.length; i++) three[i] = (float) r.nextGaussian();
+            relaid.matmul(three, cols, batched, rows, 3, rows, cols);
+            for (int b = 0; b < 3; b++) {
+                relaid.matvec(three, b * cols, lone, 0, rows, cols);
+                for (int row = 0; row < rows; row++) assertEquals(Float.floatToIntBits(lone[row]), Float.floatToIntBits(batched[b * rows + row]), "batch row " + b + ", row " + row);
+            }
             if (type == GgmlType.Q4_0) {
                 FloatTensor odd = FloatTensor.of(type, seg, 9L * 160);
                 assertSame(odd, DecodeLayout.of(odd, 9, 160), "rows of 160 are no whole groups of 128: decode keeps them as stored");
@@ -282,13 +291,18 @@ class TensorTypesTest {
                         float[] mv = new float[rows + 1], mm = new float[batch * (rows + 1)];
                         t.matvec(x, xOff, mv, 1, rows, cols);
                         t.matmul(x, cols, mm, rows + 1, batch, rows, cols); // output stride wider than rows
-                        float[] xm = multipliedX(t, x, xOff, cols); // the integer kernels' matvec multiplies x rounded to int8
+                        // the integer kernels multiply x rounded to int8 in a matvec and in batches below the GEMM's
+                        float[][] xm = new float[batch + 1][];
+                        for (int b = 0; b <= batch; b++) {
+                            int xo = b < batch ? b * cols : xOff;
+                            xm[b] = b == batch || batch < FloatTensor.GEMM_ROWS ? multipliedX(t, x, xo, cols) : java.util.Arrays.copyOfRange(x, xo, xo + cols);
+                        }
                         for (int row = 0; row < rows; row++) {
                             for (int b = 0; b <= batch; b++) {
                                 int xo = b < batch ? b * cols : xOff;
                                 double ref = 0, mag = 0;
                                 for (int c = 0; c < cols; c++) {
-                                    double p = b < batch ? (double) t.getFloat((long) row * cols + c) * x[xo + c] : product(stored, (long) row * cols + c, x[xo + c], xm[c]);
+                                    double p = product(stored, (long) row * cols + c, x[xo + c], xm[b][c]);
                                     ref += p;
                                     mag += Math.abs(p);
                                 }
@@ -377,15 +391,15 @@ class TensorTypesTest {
                     float[] want = new float[b * rows], got = new float[b * rows];
                     t.matmul(x, cols, want, rows, b, rows, cols);
                     p.matmul(x, cols, got, rows, b, rows, cols);
-                    float[] xm = multipliedX(p, x, 0, cols); // what a single row (b = 1) multiplies
                     for (int bi = 0; bi < b; bi++) {
+                        float[] xm = multipliedX(p, x, bi * cols, cols); // what the panels' integer kernels multiply (batches below the GEMM's)
                         for (int row = 0; row < rows; row++) {
                             double ref = 0, mag = 0, refP = 0, magP = 0;
                             for (int c = 0; c < cols; c++) {
                                 double prod = (double) t.getFloat((long) row * cols + c) * x[bi * cols + c];
                                 ref += prod;
                                 mag += Math.abs(prod);
-                                double prodP = b == 1 ? product(t, (long) row * cols + c, x[c], xm[c]) : prod;
+                                double prodP = b < FloatTensor.GEMM_ROWS ? product(t, (long) row * cols + c, x[bi * cols + c], xm[c]) : prod;
                                 refP += prodP;
                                 magP += Math.abs(prodP);
                             }
