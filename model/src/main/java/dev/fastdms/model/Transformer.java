@@ -336,12 +336,12 @@ public final class Transformer implements ForwardPass {
     }
 
     /**
-     * The matrix a step of 2 to 15 rows multiplies: decode's copy where its products round x (so that a sequence
-     * decoded in a batch gets the bits it gets alone), the stored one otherwise or while no copy exists (eval makes
-     * none; a copy is not worth making for one short step).
+     * The matrix a step of 2 to 15 rows multiplies: decode's copy where it batches rows as it multiplies one (its
+     * integer kernels: a sequence decoded in a batch gets the bits it gets alone), the stored one otherwise or while
+     * no copy exists (eval makes none; a copy is not worth making for one short step).
      */
     private static FloatTensor few(FloatTensor copy, FloatTensor stored) {
-        return copy != null && copy.roundsInput() ? copy : stored;
+        return copy != null && copy.batchesLikeRows() ? copy : stored;
     }
 
     private DecodeMatrices decodeMatrices(int l) {

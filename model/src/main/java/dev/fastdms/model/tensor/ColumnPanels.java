@@ -87,11 +87,12 @@ public final class ColumnPanels extends FloatTensor {
         return s;
     }
 
-    @Override public boolean roundsInput() { return panels.roundsInput(); }
+    @Override public boolean batchesLikeRows() { return panels.batchesLikeRows(); }
 
     /**
-     * Batches below the outer-product GEMM's, for panels whose products round x: as {@link #matvec}, each row of x
-     * prepared apart, so that every row gets the bits a single row gets.
+     * Batches below the outer-product GEMM's, for panels that batch rows as they multiply one ({@link Int16Tensor}): as
+     * {@link #matvec}, panel by panel, each row of x prepared apart, so that every row gets the bits a single row gets.
+     * (For the float types this sweep cost 10 % of a batched Q8_0 decode step against the stored rows' own kernels.)
      */
     @Override
     public void matmul(float[] x, int xStride, float[] out, int outStride, int batch, int rows, int cols) {

@@ -143,15 +143,16 @@ public abstract class FloatTensor {
 
     /**
      * The input of each of {@code batch} rows of x prepared as {@link #prepareInput} prepares a single row's, in
-     * distinct instances, or null when this type's batched products do not go row by row ({@link Int16Tensor}).
+     * distinct instances, or null when this type's batched products do not go row by row (they do for {@link Int16Tensor}).
      */
     protected Object[] prepareRows(float[] x, int xStride, int batch, int n) { return null; }
 
     /**
-     * Whether this tensor's single-row products round x (to int8: {@link Int16Tensor}): decode then multiplies batches
-     * of a few rows through it too, so that a row gets the same bits in a batch as alone.
+     * Whether a batch of fewer rows than {@link #GEMM_ROWS} gives each row the bits it gets alone (decode's integer
+     * copies, {@link Int16Tensor}, and column panels of them): decode then multiplies such batches, several
+     * sequences' rows, through this tensor.
      */
-    public boolean roundsInput() { return false; }
+    public boolean batchesLikeRows() { return false; }
 
     /** Tensors of the same kind prepare the same input from the same x: fused products prepare it once for them. */
     protected Object inputKind() { return getClass(); }

@@ -48,7 +48,7 @@ abstract sealed class Int16Tensor extends FloatTensor permits Q4_0Int16, Q4_KInt
 
     @Override protected final Object[] prepareRows(float[] x, int xStride, int batch, int n) { return Int8Input.quantizeRows(x, xStride, batch, n); }
 
-    @Override public final boolean roundsInput() { return true; }
+    @Override public final boolean batchesLikeRows() { return true; }
 
     private float kernel(long offset, Int8Input in, int from, int n) {
         return Q8_0Tensor.WIDE ? dot512(offset, in, from, n) : dot256(offset, in, from, n);
