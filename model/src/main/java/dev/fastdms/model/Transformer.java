@@ -34,21 +34,36 @@ public final class Transformer implements ForwardPass {
     private final JvmSequence[] rowSeq;
     private final int[] rowPos;
     private final ThreadLocal<float[]> scratch = ThreadLocal.withInitial(() -> new float[256]);
+    /** Each layer's matrices as stored (memory-mapped): prefill chunks and batches of 16 rows or more multiply them. */
+    private final LayerMatrices[] stored;
     /**
      * Each layer's matrices as single-row decode multiplies them (see DecodeLayout: long rows in column panels,
-     * k-quant blocks re-laid), made by {@link #prepareDecode} or else on the layer's first single-row step: commands
-     * that never decode one row (eval, batched bench) do not copy them.
+     * Q4_0 and k-quant blocks re-laid), made by {@link #prepareDecode} or else on the layer's first single-row step:
+     * commands that never decode one row (eval, batched bench) do not copy them.
      */
-    private final DecodeMatrices[] decode;
+    private final LayerMatrices[] decode;
+    /**
+     * What a step of 2 to 15 rows multiplies, made with {@link #decode}: each decode copy that batches rows as it
+     * multiplies one (its integer kernels: a sequence decoded in a batch gets the bits it gets alone), else the stored
+     * matrix. Until the copies exist (eval makes none; they are not worth making for one short step), the stored ones.
+     */
+    private final LayerMatrices[] fewRows;
     private FloatTensor decodeOutput;
 
-    private record DecodeMatrices(FloatTensor wq, FloatTensor wk, FloatTensor wv, FloatTensor wo, FloatTensor gate, FloatTensor up, FloatTensor down) {}
+    private record LayerMatrices(FloatTensor wq, FloatTensor wk, FloatTensor wv, FloatTensor wo, FloatTensor gate, FloatTensor up, FloatTensor down) {
+        static LayerMatrices of(FloatTensor[] m) { return new LayerMatrices(m[0], m[1], m[2], m[3], m[4], m[5], m[6]); }
+
+        FloatTensor[] all() { return new FloatTensor[]{wq, wk, wv, wo, gate, up, down}; }
+    }
 
     public Transformer(ModelConfig config, Weights weights, int maxRows) {
         this.c = config;
         this.w = weights;
         this.maxRows = maxRows;
-        decode = new DecodeMatrices[c.layers()];
+        decode = new LayerMatrices[c.layers()];
+        fewRows = new LayerMatrices[c.layers()];
+        stored = new LayerMatrices[c.layers()];
+        for (int l = 0; l < c.layers(); l++) stored[l] = LayerMatrices.of(Arrays.stream(layerMatrices(l)).map(Matrix::t).toArray(FloatTensor[]::new));
         int half = c.headDim() / 2;
         invFreq = ropeInverseFrequencies(c, weights.ropeFreqFactors);
         x = new float[maxRows * c.dim()];
@@ -148,12 +163,12 @@ public final class Transformer implements ForwardPass {
     private void attentionBlock(int l, int n) {
         int hd = c.headDim(), qDim = c.qDim(), kvDim = c.kvDim(), dim = c.dim();
         rmsnormRows(xb, x, w.attnNorm[l], n, dim);
-        DecodeMatrices dm = n == 1 ? decodeMatrices(l) : n < FloatTensor.GEMM_ROWS ? decode[l] : null;
-        if (n == 1) FloatTensor.matvec3(xb, dim, dm.wq, q, qDim, dm.wk, k, kvDim, dm.wv, v, kvDim);
+        LayerMatrices m = matrices(l, n);
+        if (n == 1) FloatTensor.matvec3(xb, dim, m.wq, q, qDim, m.wk, k, kvDim, m.wv, v, kvDim);
         else {
-            few(dm == null ? null : dm.wq, w.wq[l]).matmul(xb, dim, q, qDim, n, qDim, dim);
-            few(dm == null ? null : dm.wk, w.wk[l]).matmul(xb, dim, k, kvDim, n, kvDim, dim);
-            few(dm == null ? null : dm.wv, w.wv[l]).matmul(xb, dim, v, kvDim, n, kvDim, dim);
+            m.wq.matmul(xb, dim, q, qDim, n, qDim, dim);
+            m.wk.matmul(xb, dim, k, kvDim, n, kvDim, dim);
+            m.wv.matmul(xb, dim, v, kvDim, n, kvDim, dim);
         }
         if (c.qkNorm()) {
             for (int i = 0; i < n * c.heads(); i++) rmsnorm(q, i * hd, q, i * hd, w.qNorm[l], hd);
@@ -199,22 +214,22 @@ public final class Transformer implements ForwardPass {
             if (i + 1 < n && rowSeq[i + 1] == s) continue;
             for (int g = 0; g < c.kvHeads(); g++) DmsStep.endStep(s.cache.head(l, g), s.dms, rowPos[i]);
         }
-        (n == 1 ? dm.wo : few(dm == null ? null : dm.wo, w.wo[l])).matmul(att, qDim, xb, dim, n, dim, qDim);
+        m.wo.matmul(att, qDim, xb, dim, n, dim, qDim);
         for (int i = 0; i < n * dim; i++) x[i] += xb[i];
     }
 
     /** Feed-forward half of layer {@code l}: x += down(SwiGLU(gate(norm(x)), up(norm(x)))). */
     private void ffnBlock(int l, int n) {
         int dim = c.dim(), ffn = c.ffnDim();
-        DecodeMatrices dm = n == 1 ? decodeMatrices(l) : n < FloatTensor.GEMM_ROWS ? decode[l] : null;
+        LayerMatrices m = matrices(l, n);
         rmsnormRows(xb, x, w.ffnNorm[l], n, dim);
-        if (n == 1) FloatTensor.matvec2(xb, dim, dm.gate, hb, ffn, dm.up, hb2, ffn);
+        if (n == 1) FloatTensor.matvec2(xb, dim, m.gate, hb, ffn, m.up, hb2, ffn);
         else {
-            few(dm == null ? null : dm.gate, w.wGate[l]).matmul(xb, dim, hb, ffn, n, ffn, dim);
-            few(dm == null ? null : dm.up, w.wUp[l]).matmul(xb, dim, hb2, ffn, n, ffn, dim);
+            m.gate.matmul(xb, dim, hb, ffn, n, ffn, dim);
+            m.up.matmul(xb, dim, hb2, ffn, n, ffn, dim);
         }
         Activations.swiglu(hb, hb2, n * ffn);
-        (n == 1 ? dm.down : few(dm == null ? null : dm.down, w.wDown[l])).matmul(hb, ffn, xb, dim, n, dim, ffn);
+        m.down.matmul(hb, ffn, xb, dim, n, dim, ffn);
         for (int i = 0; i < n * dim; i++) x[i] += xb[i];
     }
 
@@ -321,7 +336,7 @@ public final class Transformer implements ForwardPass {
 
     private record Matrix(FloatTensor t, int rows, int cols) {}
 
-    /** Layer l's matrices with their [rows, cols], in {@link DecodeMatrices}' order. */
+    /** Layer l's stored matrices with their [rows, cols], in {@link LayerMatrices}' order. */
     private Matrix[] layerMatrices(int l) {
         int dim = c.dim(), qDim = c.qDim(), kvDim = c.kvDim(), ffn = c.ffnDim();
         return new Matrix[]{new Matrix(w.wq[l], qDim, dim), new Matrix(w.wk[l], kvDim, dim), new Matrix(w.wv[l], kvDim, dim),
@@ -335,19 +350,23 @@ public final class Transformer implements ForwardPass {
         return decodeOutput;
     }
 
-    /**
-     * The matrix a step of 2 to 15 rows multiplies: decode's copy where it batches rows as it multiplies one (its
-     * integer kernels: a sequence decoded in a batch gets the bits it gets alone), the stored one otherwise or while
-     * no copy exists (eval makes none; a copy is not worth making for one short step).
-     */
+    /** Decode's copy where it batches rows as it multiplies one, else the stored matrix (see {@link #fewRows}). */
     private static FloatTensor few(FloatTensor copy, FloatTensor stored) {
         return copy != null && copy.batchesLikeRows() ? copy : stored;
     }
 
-    private DecodeMatrices decodeMatrices(int l) {
+    /** Layer l's matrices for a step of n rows. */
+    private LayerMatrices matrices(int l, int n) {
+        if (n == 1) return decodeMatrices(l);
+        return n < FloatTensor.GEMM_ROWS && fewRows[l] != null ? fewRows[l] : stored[l];
+    }
+
+    private LayerMatrices decodeMatrices(int l) {
         if (decode[l] == null) {
-            FloatTensor[] d = Arrays.stream(layerMatrices(l)).map(m -> DecodeLayout.of(m.t, m.rows, m.cols)).toArray(FloatTensor[]::new);
-            decode[l] = new DecodeMatrices(d[0], d[1], d[2], d[3], d[4], d[5], d[6]);
+            FloatTensor[] d = Arrays.stream(layerMatrices(l)).map(m -> DecodeLayout.of(m.t, m.rows, m.cols)).toArray(FloatTensor[]::new), s = stored[l].all();
+            for (int i = 0; i < d.length; i++) s[i] = few(d[i], s[i]);
+            fewRows[l] = LayerMatrices.of(s);
+            decode[l] = LayerMatrices.of(d);
         }
         return decode[l];
     }

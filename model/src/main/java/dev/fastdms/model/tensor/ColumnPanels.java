@@ -91,41 +91,37 @@ public final class ColumnPanels extends FloatTensor {
 
     /**
      * Batches below the outer-product GEMM's, for panels that batch rows as they multiply one ({@link Int16Tensor}): as
-     * {@link #matvec}, panel by panel, each row of x prepared apart, so that every row gets the bits a single row gets.
+     * {@link #matvec}, each row of x prepared apart, so that every row gets the bits a single row gets.
      * (For the float types this sweep cost 10 % of a batched Q8_0 decode step against the stored rows' own kernels.)
      */
     @Override
     public void matmul(float[] x, int xStride, float[] out, int outStride, int batch, int rows, int cols) {
-        Object[] prepared = batch > 1 && batch < OuterGemm.MIN_BATCH ? panels.prepareRows(x, xStride, batch, cols) : null;
+        Object[] prepared = batch > 1 && batch < GEMM_ROWS ? panels.prepareRows(x, xStride, batch, cols) : null;
         if (prepared == null) { super.matmul(x, xStride, out, outStride, batch, rows, cols); return; }
-        if (rows != this.rows || cols != this.cols) throw new IllegalArgumentException("a " + this.rows + "x" + this.cols + " matrix, not " + rows + "x" + cols);
-        Parallel.forRange(rows, 64, (lo, hi) -> {
-            for (int p0 = 0; p0 < cols; p0 += PANEL) {
-                int w = Math.min(PANEL, cols - p0);
-                long base = (long) rows * p0;
-                for (int r = lo; r < hi; r++) {
-                    for (int b = 0; b < batch; b++) {
-                        float d = panels.rowDot(base + (long) r * w, x, b * xStride, prepared[b], cols, p0, w);
-                        int o = b * outStride + r;
-                        out[o] = p0 == 0 ? d : out[o] + d;
-                    }
-                }
-            }
-        });
+        sweep(x, 0, xStride, prepared, out, 0, outStride, rows, cols);
     }
 
-    /** Each thread sweeps its rows panel by panel: one sequential stream per panel, that panel of x in L1. */
     @Override
     public void matvec(float[] x, int xOff, float[] out, int outOff, int rows, int cols) {
+        sweep(x, xOff, 0, new Object[]{panels.prepareInput(x, xOff, cols)}, out, outOff, 0, rows, cols);
+    }
+
+    /**
+     * Each thread sweeps its rows panel by panel: one sequential stream per panel, that panel of x in L1; each panel
+     * row's dots with the rows of x (one per prepared input, row b at xOff + b·xStride) while it is in L1.
+     */
+    private void sweep(float[] x, int xOff, int xStride, Object[] prepared, float[] out, int outOff, int outStride, int rows, int cols) {
         if (rows != this.rows || cols != this.cols) throw new IllegalArgumentException("a " + this.rows + "x" + this.cols + " matrix, not " + rows + "x" + cols);
-        Object prepared = panels.prepareInput(x, xOff, cols);
         Parallel.forRange(rows, 64, (lo, hi) -> {
             for (int p0 = 0; p0 < cols; p0 += PANEL) {
                 int w = Math.min(PANEL, cols - p0);
                 long base = (long) rows * p0;
                 for (int r = lo; r < hi; r++) {
-                    float d = panels.rowDot(base + (long) r * w, x, xOff, prepared, cols, p0, w);
-                    out[outOff + r] = p0 == 0 ? d : out[outOff + r] + d;
+                    for (int b = 0; b < prepared.length; b++) {
+                        float d = panels.rowDot(base + (long) r * w, x, xOff + b * xStride, prepared[b], cols, p0, w);
+                        int o = outOff + b * outStride + r;
+                        out[o] = p0 == 0 ? d : out[o] + d;
+                    }
                 }
             }
         });

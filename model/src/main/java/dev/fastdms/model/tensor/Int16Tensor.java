@@ -13,7 +13,7 @@ import java.lang.foreign.MemorySegment;
  * prepare x once for all of them.
  */
 abstract sealed class Int16Tensor extends FloatTensor permits Q4_0Int16, Q4_KInt16, Q6_KInt16 {
-    static final int GROUP = 128;
+    static final int GROUP = Int8Input.GROUP;
     static final VectorSpecies<Float> F = FloatVector.SPECIES_256, FW = FloatVector.SPECIES_512;
     static final VectorSpecies<Short> S = ShortVector.SPECIES_256, SW = ShortVector.SPECIES_512;
     static final VectorSpecies<Byte> B = ByteVector.SPECIES_128, BW = ByteVector.SPECIES_256;
@@ -39,7 +39,7 @@ abstract sealed class Int16Tensor extends FloatTensor permits Q4_0Int16, Q4_KInt
      */
     @Override
     public void matmul(float[] x, int xStride, float[] out, int outStride, int batch, int rows, int cols) {
-        if (batch == 1 || batch >= OuterGemm.MIN_BATCH) { super.matmul(x, xStride, out, outStride, batch, rows, cols); return; }
+        if (batch == 1 || batch >= GEMM_ROWS) { super.matmul(x, xStride, out, outStride, batch, rows, cols); return; }
         Int8Input[] in = Int8Input.quantizeRows(x, xStride, batch, cols);
         Parallel.forRange(rows, 16, (lo, hi) -> {
             for (int r = lo; r < hi; r++) for (int b = 0; b < batch; b++) out[b * outStride + r] = kernel((long) r * cols, in[b], 0, cols);

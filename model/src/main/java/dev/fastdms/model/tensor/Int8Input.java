@@ -7,12 +7,12 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * x quantised to int8 once per product for the integer kernels ({@link Q4_0Int16}, {@link Q4_KInt16}), as llama.cpp's Q8_0 activations:
- * each block of 32 values gets the scale d = max|x| / 127 and the values rint(x · 127 / max|x|) (to nearest, ties
- * to even), held in 16-bit lanes. Per
- * group of 128 the values are stored in the order the kernel's four 32-lane vectors read them (see
- * {@link Q4_0Int16}), and {@link #laneScales} holds each block's d once per 32-bit lane it covers (4 per block).
- * One instance per thread, reused: products that run together have the same x, so they may share it.
+ * x quantised to int8 once per product for the integer kernels ({@link Int16Tensor}), as llama.cpp's Q8_0
+ * activations: each block of 32 values gets the scale d = max|x| / 127 and the values rint(x · 127 / max|x|) (to
+ * nearest, ties to even), held in 16-bit lanes. Per group of 128 the values are stored in the order the kernels' four
+ * 32-lane vectors read them (see {@link Q4_0Int16}), and {@link #laneScales} holds each block's d once per 32-bit lane
+ * it covers (4 per block). One instance per thread, reused: products that run together have the same x, so they may
+ * share it; batches of rows get one instance per row.
  */
 final class Int8Input {
     static final int BLOCK = 32, GROUP = 128;
@@ -23,8 +23,8 @@ final class Int8Input {
     short[] values = new short[0];
     float[] laneScales = new float[0];
     /**
-     * Σ x over each block of 32, unrounded (a fixed tree of adds), for Q4_K's min term ({@link Q4_KInt16}): in the first of the
-     * block's 4 lanes (lane 4k of the group's 16), 0 in the other three.
+     * Σ x over each block of 32, unrounded (a fixed tree of adds), for Q4_K's min term ({@link Q4_KInt16}): in the
+     * first of the block's 4 lanes (lane 4k of the group's 16), 0 in the other three.
      */
     float[] laneSums = new float[0];
 
@@ -49,14 +49,13 @@ final class Int8Input {
     }
 
     private Int8Input fill(float[] x, int xOff, int n) {
-        Int8Input in = this;
-        if (in.values.length < n) {
-            in.values = new short[n];
-            in.laneScales = new float[n / 8];
-            in.laneSums = new float[n / 8];
+        if (values.length < n) {
+            values = new short[n];
+            laneScales = new float[n / 8];
+            laneSums = new float[n / 8];
         }
-        short[] q = in.values;
-        float[] ls = in.laneScales, sums = in.laneSums;
+        short[] q = values;
+        float[] ls = laneScales, sums = laneSums;
         for (int b = 0; b < n / BLOCK; b++) {
             int src = xOff + BLOCK * b;
             FloatVector v0 = FloatVector.fromArray(F, x, src), v1 = FloatVector.fromArray(F, x, src + 8),
@@ -74,7 +73,7 @@ final class Int8Input {
             round(v1, inv).intoArray(q, g + 64 + 8 * k);
             round(v3, inv).intoArray(q, g + 96 + 8 * k);
         }
-        return in;
+        return this;
     }
 
     /** 1.5 · 2^23: adding it and taking it off again rounds |t| < 2^22 to an integer, half to even, as Math.rint. */

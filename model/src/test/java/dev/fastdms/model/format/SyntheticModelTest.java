@@ -23,6 +23,8 @@ class SyntheticModelTest {
 
     static final SyntheticModel.Shape TINY_LLAMA = new SyntheticModel.Shape("llama", 64, 2, 4, 2, 16, 128, 256, 4096, 500000f, 32f, true);
     static final SyntheticModel.Shape TINY_QWEN3 = new SyntheticModel.Shape("qwen3", 64, 2, 4, 2, 32, 96, 320, 2048, 1000000f, 0f, false);
+    /** FFN rows longer than a column panel (4096): decode's down projections are copied into panels. */
+    static final SyntheticModel.Shape LONG_FFN = new SyntheticModel.Shape("llama", 256, 2, 4, 2, 64, 4096 + 256, 256, 4096, 500000f, 32f, true);
 
     @ParameterizedTest
     @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_0", "F16", "BF16"})
@@ -103,9 +105,8 @@ class SyntheticModelTest {
     @ParameterizedTest
     @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_0", "Q4_K", "Q6_K"})
     void longFfnRowsDecodeLikeABatchedPass(GgmlType type) throws Exception {
-        SyntheticModel.Shape shape = new SyntheticModel.Shape("llama", 256, 2, 4, 2, 64, 4096 + 256, 256, 4096, 500000f, 32f, true);
         Path out = tmp.resolve("long.gguf");
-        SyntheticModel.write(out, shape, type, null, 9);
+        SyntheticModel.write(out, LONG_FFN, type, null, 9);
         int[] ids = new int[20];
         for (int i = 0; i < ids.length; i++) ids[i] = (i * 37 + 11) % 256;
         try (ModelFile mf = ModelLoader.open(out)) {
@@ -141,9 +142,8 @@ class SyntheticModelTest {
     @ParameterizedTest
     @EnumSource(value = GgmlType.class, names = {"Q4_0", "Q4_K", "Q6_K"})
     void sequencesDecodedTogetherGetTheirLoneBits(GgmlType type) throws Exception {
-        SyntheticModel.Shape shape = new SyntheticModel.Shape("llama", 256, 2, 4, 2, 64, 4096 + 256, 256, 4096, 500000f, 32f, true);
         Path out = tmp.resolve("together.gguf");
-        SyntheticModel.write(out, shape, type, null, 5);
+        SyntheticModel.write(out, LONG_FFN, type, null, 5);
         int seqs = 3, steps = 4;
         try (ModelFile mf = ModelLoader.open(out)) {
             ModelConfig c = mf.config();
@@ -186,9 +186,8 @@ class SyntheticModelTest {
     @ParameterizedTest
     @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_0", "Q4_K", "Q6_K"})
     void preparedDecodeCopiesEverythingUpFront(GgmlType type) throws Exception {
-        SyntheticModel.Shape shape = new SyntheticModel.Shape("llama", 256, 2, 4, 2, 64, 4096 + 256, 256, 4096, 500000f, 32f, true);
         Path out = tmp.resolve("prep.gguf");
-        SyntheticModel.write(out, shape, type, null, 4);
+        SyntheticModel.write(out, LONG_FFN, type, null, 4);
         int[] ids = {3, 250, 17, 99, 128};
         try (ModelFile mf = ModelLoader.open(out)) {
             ModelConfig c = mf.config();
